@@ -1,0 +1,1 @@
+"""Flows and the command line: import, SQL, export; later generate, curate and schedule."""

@@ -1,0 +1,154 @@
+"""The `cotfactory` command: a thin layer over importable functions."""
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import polars as pl
+import typer
+
+from cotfactory.flows.import_prompts import import_prompts
+from cotfactory.storage import Store, query
+from cotfactory.storage.errors import CotfactoryError
+from cotfactory.storage.export import FORMATS, export_jsonl
+from cotfactory.storage.input_rows import DEFAULT_MAX_LINE_BYTES
+
+app = typer.Typer(
+    help="cotfactory: sample chains of thought, keep the good ones, store them in DuckDB, export SFT shards.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+DEFAULT_DB = os.environ.get("COTFACTORY_DB", "cotfactory.duckdb")
+DbOption = Annotated[Path, typer.Option("--db", help="The store (a DuckDB file); env COTFACTORY_DB.")]
+
+
+@app.command("import-prompts")
+def import_prompts_command(
+    files: Annotated[list[Path], typer.Argument(help="JSONL (.jsonl, .jsonl.gz), CSV/TSV or Parquet prompt files.")],
+    db: DbOption = Path(DEFAULT_DB),
+    source: Annotated[
+        str | None, typer.Option(help="Source name stored with each prompt; default: file name.")
+    ] = None,
+    problem_field: Annotated[
+        str | None, typer.Option(help="Field holding the problem; default: problem, question, prompt or input.")
+    ] = None,
+    answer_field: Annotated[
+        str | None,
+        typer.Option(
+            help="Field holding the reference; default: answer, final_answer, reference, expected_answer or solution."
+        ),
+    ] = None,
+    domain: Annotated[
+        Literal["math", "code", "choice", "general"], typer.Option(help="Domain of the prompts.")
+    ] = "math",
+    language: Annotated[
+        str | None, typer.Option(help="Target language of the reasoning (en, zh, ...); default: detect.")
+    ] = None,
+    on_error: Annotated[
+        Literal["fail", "quarantine"],
+        typer.Option(
+            help="On bad rows: import nothing, or import the rest and keep the bad rows in the quarantine table."
+        ),
+    ] = "fail",
+    max_line_bytes: Annotated[int, typer.Option(help="Rows longer than this are bad rows.")] = DEFAULT_MAX_LINE_BYTES,
+) -> None:
+    """Import prompt files; re-importing the same prompts adds nothing."""
+    report = import_prompts(
+        Store(db),
+        files,
+        source=source,
+        problem_field=problem_field,
+        answer_field=answer_field,
+        domain=domain,
+        target_language=language,
+        on_error=on_error,
+        max_line_bytes=max_line_bytes,
+    )
+    if report.bad_rows:
+        from cotfactory.flows.import_prompts import describe_bad_rows
+
+        typer.echo(describe_bad_rows(report.bad_rows), err=True)
+    typer.echo(f"{db}: {report.summary()}")
+
+
+@app.command()
+def sql(
+    statement: Annotated[str, typer.Argument(metavar="QUERY", help="One SQL query; the store is opened read-only.")],
+    db: DbOption = Path(DEFAULT_DB),
+    format: Annotated[
+        Literal["table", "csv", "json", "ndjson", "parquet"], typer.Option(help="Output format.")
+    ] = "table",
+    out: Annotated[Path | None, typer.Option(help="Write to this file instead of the terminal.")] = None,
+    max_rows: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
+) -> None:
+    """Ask the store a question in SQL (tables prompts, runs, samples, verdicts, sets; views accepted, funnel,
+    prompt_stats)."""
+    frame = query(statement, db)
+    if format == "parquet" and out is None:
+        raise CotfactoryError("--format parquet needs --out FILE")
+    if format == "table":
+        with pl.Config(tbl_rows=max_rows, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
+            text = str(frame)
+    elif format == "csv":
+        text = frame.write_csv()
+    elif format == "json":
+        text = frame.write_json() + "\n"
+    elif format == "ndjson":
+        text = frame.write_ndjson()
+    else:
+        frame.write_parquet(out)
+        typer.echo(f"{out}: {frame.height:,} rows", err=True)
+        return
+    if out is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+    else:
+        out.write_text(text if text.endswith("\n") else text + "\n")
+        typer.echo(f"{out}: {frame.height:,} rows", err=True)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option(help="Folder for the shards and manifest.json.")],
+    set_ref: Annotated[
+        str | None, typer.Option("--set", help="NAME or NAME@VERSION (default: latest version).")
+    ] = None,
+    run: Annotated[str | None, typer.Option(help="Export the accepted samples of this run.")] = None,
+    db: DbOption = Path(DEFAULT_DB),
+    format: Annotated[str, typer.Option(help=f"Row shape: {', '.join(FORMATS)}.")] = "messages",
+    shard_rows: Annotated[int, typer.Option(help="At most this many rows per shard.")] = 100_000,
+    shard_bytes: Annotated[int, typer.Option(help="At most this many bytes per shard.")] = 512 * 1024 * 1024,
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier export in OUT.")] = False,
+) -> None:
+    """Export a set or a run's accepted samples as JSONL shards for SFT (TRL, LLaMA-Factory)."""
+    manifest = export_jsonl(
+        db,
+        out,
+        set_ref=set_ref,
+        run_id=run,
+        fmt=format,
+        shard_rows=shard_rows,
+        shard_bytes=shard_bytes,  # type: ignore[arg-type]
+        overwrite=overwrite,
+    )
+    if manifest["rows"] == 0:
+        typer.echo("warning: the selection holds no samples; only the manifest was written", err=True)
+    typer.echo(f"{out}: {manifest['rows']:,} rows in {len(manifest['shards'])} shards, {manifest['bytes']:,} bytes")
+
+
+@app.command()
+def migrate(db: DbOption = Path(DEFAULT_DB)) -> None:
+    """Create the store, or upgrade an older one to this version's schema."""
+    version = Store(db).migrate()
+    typer.echo(f"{db}: schema version {version}")
+
+
+def main() -> None:
+    """Entry point: errors cotfactory understands become one line on stderr and exit code 1."""
+    try:
+        app()
+    except CotfactoryError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(1)

@@ -1,0 +1,249 @@
+"""Export of a set or a run's accepted samples as JSONL shards with a checksummed manifest.
+
+Rows are streamed from DuckDB in Arrow batches and encoded by polars, so memory stays bounded by the
+batch size, and the output is ordered by sample id, so exporting twice gives byte-identical shards.
+"""
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import polars as pl
+import xxhash
+
+from cotfactory.storage.errors import CotfactoryError, StoreError
+from cotfactory.storage.query import open_read_only
+from cotfactory.storage.records import package_version
+
+ExportFormat = Literal["messages", "sharegpt", "prompt-completion"]
+FORMATS: tuple[str, ...] = ("messages", "sharegpt", "prompt-completion")
+MANIFEST = "manifest.json"
+_SHARD = "part-{:05d}.jsonl"
+_READ_BATCH_ROWS = 8192
+
+# The assistant turn R1-style models are trained on; a sample without separate reasoning exports as sampled.
+_ROWS_SQL = """
+SELECT s.sample_id, p.problem,
+       CASE WHEN s.reasoning IS NULL THEN s.completion
+            ELSE '<think>' || chr(10) || s.reasoning || chr(10) || '</think>' || chr(10) || chr(10)
+                 || coalesce(s.answer, '') END AS assistant
+FROM samples s JOIN prompts p ON p.prompt_id = s.prompt_id
+WHERE {where}
+ORDER BY s.sample_id
+"""
+
+
+class ExportError(CotfactoryError):
+    """The export cannot be done as asked (unknown set or run, output folder in the way)."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    file: str
+    rows: int
+    bytes: int
+    xxh3_64: str
+
+
+def _line_expression(fmt: ExportFormat) -> pl.Expr:
+    problem, assistant, sample_id = pl.col("problem"), pl.col("assistant"), pl.col("sample_id")
+    if fmt == "messages":
+        turns = [
+            pl.struct(role=pl.lit("user"), content=problem),
+            pl.struct(role=pl.lit("assistant"), content=assistant),
+        ]
+        return pl.struct(messages=pl.concat_list(turns), id=sample_id).struct.json_encode()
+    if fmt == "sharegpt":
+        turns = [
+            pl.struct(**{"from": pl.lit("human"), "value": problem}),
+            pl.struct(**{"from": pl.lit("gpt"), "value": assistant}),
+        ]
+        return pl.struct(conversations=pl.concat_list(turns), id=sample_id).struct.json_encode()
+    if fmt == "prompt-completion":
+        user = pl.concat_list([pl.struct(role=pl.lit("user"), content=problem)])
+        reply = pl.concat_list([pl.struct(role=pl.lit("assistant"), content=assistant)])
+        return pl.struct(prompt=user, completion=reply, id=sample_id).struct.json_encode()
+    raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def parse_set_ref(ref: str) -> tuple[str, int | None]:
+    """`name` or `name@version`."""
+    match = re.fullmatch(r"(?P<name>[^@]+)(?:@(?P<version>\d+))?", ref)
+    if not match:
+        raise ExportError(f"bad set reference {ref!r}: expected NAME or NAME@VERSION")
+    version = match.group("version")
+    return match.group("name"), int(version) if version else None
+
+
+def _resolve_set(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[str, dict[str, Any]]:
+    name, version = parse_set_ref(ref)
+    rows = con.execute("SELECT version, spec, row_count, created_at FROM sets WHERE name = ? ORDER BY version", [name])
+    versions = rows.fetchall()
+    if not versions:
+        known = [f"{n}@{v}" for n, v in con.execute("SELECT name, version FROM sets ORDER BY ALL").fetchall()]
+        raise ExportError(f"no set named {name!r} (known: {', '.join(known) or 'none yet'})")
+    chosen = versions[-1] if version is None else next((row for row in versions if row[0] == version), None)
+    if chosen is None:
+        raise ExportError(
+            f"set {name!r} has no version {version} (versions: {', '.join(str(r[0]) for r in versions)})"
+        )
+    where = (
+        f"s.sample_id IN (SELECT sample_id FROM set_members WHERE name = '{_quote(name)}' AND version = {chosen[0]})"
+    )
+    selection = {"set": name, "version": chosen[0], "spec": json.loads(chosen[1] or "{}"), "row_count": chosen[2]}
+    return where, selection
+
+
+def _resolve_run(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[str, dict[str, Any]]:
+    rows = con.execute(
+        "SELECT model, sampler, sampling, checks, status FROM runs WHERE run_id = ?", [run_id]
+    ).fetchall()
+    if not rows:
+        raise ExportError(f'no run with id {run_id!r} (cotfactory sql "select run_id, status from runs" lists them)')
+    model, sampler, sampling, checks, status = rows[0]
+    where = f"s.run_id = '{_quote(run_id)}' AND s.accepted"
+    selection = {
+        "run": run_id,
+        "status": status,
+        "model": model,
+        "sampler": json.loads(sampler or "{}"),
+        "sampling": json.loads(sampling or "{}"),
+        "checks": json.loads(checks or "[]"),
+    }
+    return where, selection
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _lines(con: duckdb.DuckDBPyConnection, where: str, fmt: ExportFormat) -> Iterator[tuple[list[str], list[int]]]:
+    expression = _line_expression(fmt)
+    reader = con.execute(_ROWS_SQL.format(where=where)).to_arrow_reader(_READ_BATCH_ROWS)
+    for batch in reader:
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        encoded = frame.select(line=expression).with_columns(size=pl.col("line").str.len_bytes() + 1)
+        yield encoded["line"].to_list(), encoded["size"].to_list()
+
+
+class _ShardWriter:
+    """Appends lines to part-NNNNN.jsonl files, starting a new one at the row or byte limit."""
+
+    def __init__(self, out_dir: Path, shard_rows: int, shard_bytes: int) -> None:
+        self.out_dir, self.shard_rows, self.shard_bytes = out_dir, shard_rows, shard_bytes
+        self.shards: list[Shard] = []
+        self._file = None
+        self._hasher = xxhash.xxh3_64()
+        self._rows = self._bytes = 0
+
+    def write(self, lines: list[str], sizes: list[int]) -> None:
+        start, pending_rows, pending_bytes = 0, 0, 0
+        for index, size in enumerate(sizes):
+            rows = self._rows + pending_rows
+            if rows and (rows >= self.shard_rows or self._bytes + pending_bytes + size > self.shard_bytes):
+                self._append(lines[start:index], pending_bytes)
+                self._close()
+                start, pending_rows, pending_bytes = index, 0, 0
+            pending_rows += 1
+            pending_bytes += size
+        self._append(lines[start:], pending_bytes)
+
+    def _append(self, lines: list[str], size: int) -> None:
+        if not lines:
+            return
+        if self._file is None:
+            self._file = open(self.out_dir / _SHARD.format(len(self.shards)), "wb")  # noqa: SIM115
+        chunk = ("\n".join(lines) + "\n").encode("utf-8")
+        self._file.write(chunk)
+        self._hasher.update(chunk)
+        self._rows += len(lines)
+        self._bytes += size
+
+    def _close(self) -> None:
+        if self._file is None:
+            return
+        self._file.close()
+        name = _SHARD.format(len(self.shards))
+        self.shards.append(Shard(name, self._rows, self._bytes, self._hasher.hexdigest()))
+        self._file, self._hasher, self._rows, self._bytes = None, xxhash.xxh3_64(), 0, 0
+
+    def finish(self) -> list[Shard]:
+        self._close()
+        return self.shards
+
+
+def _prepare(out_dir: Path, overwrite: bool) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    existing = [p for p in out_dir.iterdir() if p.name == MANIFEST or re.fullmatch(r"part-\d{5}\.jsonl", p.name)]
+    others = [p for p in out_dir.iterdir() if p not in existing]
+    if (existing or others) and not overwrite:
+        raise ExportError(f"{out_dir} is not empty; choose an empty folder or pass --overwrite")
+    if others:
+        raise ExportError(
+            f"{out_dir} holds files that are not an export ({others[0].name}, ...); choose another folder"
+        )
+    for path in existing:
+        path.unlink()
+
+
+def export_jsonl(
+    db: str | Path,
+    out_dir: str | Path,
+    *,
+    set_ref: str | None = None,
+    run_id: str | None = None,
+    fmt: ExportFormat = "messages",
+    shard_rows: int = 100_000,
+    shard_bytes: int = 512 * 1024 * 1024,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write a set (`name` or `name@version`) or a run's accepted samples as JSONL shards plus manifest.json."""
+    if (set_ref is None) == (run_id is None):
+        raise ExportError("export needs exactly one of --set NAME[@VERSION] or --run RUN_ID")
+    if shard_rows < 1 or shard_bytes < 1:
+        raise ExportError("--shard-rows and --shard-bytes must be positive")
+    _line_expression(fmt)  # an unknown format fails before anything is written
+    out_dir = Path(out_dir)
+    with open_read_only(db) as con:
+        where, selection = _resolve_set(con, set_ref) if set_ref is not None else _resolve_run(con, run_id or "")
+        _prepare(out_dir, overwrite)
+        writer = _ShardWriter(out_dir, shard_rows, shard_bytes)
+        try:
+            for lines, sizes in _lines(con, where, fmt):
+                writer.write(lines, sizes)
+        except duckdb.Error as error:
+            raise StoreError(f"export failed while reading {db}: {error}") from error
+        shards = writer.finish()
+    manifest = {
+        "format": fmt,
+        "selection": selection,
+        "rows": sum(shard.rows for shard in shards),
+        "bytes": sum(shard.bytes for shard in shards),
+        "shards": [shard.__dict__ for shard in shards],
+        "package_version": package_version(),
+    }
+    # Written last: a folder with a manifest holds a complete export.
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+    return manifest
+
+
+def verify_export(out_dir: str | Path) -> list[str]:
+    """Re-read every shard listed in the manifest; returns the mismatches found (empty when all is well)."""
+    out_dir = Path(out_dir)
+    manifest = json.loads((out_dir / MANIFEST).read_text())
+    problems = []
+    for shard in manifest["shards"]:
+        content = (out_dir / shard["file"]).read_bytes()
+        if xxhash.xxh3_64_hexdigest(content) != shard["xxh3_64"]:
+            problems.append(f"{shard['file']}: checksum differs from the manifest")
+        if len(content) != shard["bytes"]:
+            problems.append(f"{shard['file']}: {len(content)} bytes, manifest says {shard['bytes']}")
+        rows = content.count(b"\n")
+        if rows != shard["rows"]:
+            problems.append(f"{shard['file']}: {rows} rows, manifest says {shard['rows']}")
+    return problems

@@ -1,0 +1,188 @@
+"""The schema as an ordered list of migrations; a file records which ones it has."""
+
+from dataclasses import dataclass
+
+import duckdb
+
+from cotfactory.storage.errors import SchemaError
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the schema; `version` is its position, starting at 1."""
+
+    version: int
+    description: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "prompts, runs, samples, verdicts, sets",
+        """
+        CREATE TABLE prompts (
+            prompt_id VARCHAR PRIMARY KEY,
+            source VARCHAR NOT NULL,
+            problem VARCHAR NOT NULL,
+            reference VARCHAR,
+            domain VARCHAR NOT NULL,
+            target_language VARCHAR,
+            metadata JSON,
+            added_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY,
+            flow_run_id VARCHAR,
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP,
+            status VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            sampler JSON,
+            sampling JSON,
+            checks JSON,
+            package_version VARCHAR NOT NULL
+        );
+        CREATE TABLE samples (
+            sample_id VARCHAR PRIMARY KEY,
+            prompt_id VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL,
+            round INTEGER NOT NULL,
+            sample_index INTEGER NOT NULL,
+            seed BIGINT,
+            completion VARCHAR NOT NULL,
+            reasoning VARCHAR,
+            answer VARCHAR,
+            finish_reason VARCHAR,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            accepted BOOLEAN NOT NULL,
+            reject_reason VARCHAR,
+            created_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE verdicts (
+            sample_id VARCHAR NOT NULL,
+            check_name VARCHAR NOT NULL,
+            passed BOOLEAN NOT NULL,
+            score DOUBLE,
+            reason VARCHAR,
+            PRIMARY KEY (sample_id, check_name)
+        );
+        CREATE TABLE sets (
+            name VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            spec JSON,
+            row_count BIGINT NOT NULL,
+            PRIMARY KEY (name, version)
+        );
+        CREATE TABLE set_members (
+            name VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            sample_id VARCHAR NOT NULL,
+            PRIMARY KEY (name, version, sample_id)
+        );
+        """,
+    ),
+    Migration(
+        2,
+        "quarantine for malformed input lines",
+        """
+        CREATE TABLE quarantine (
+            quarantine_id VARCHAR PRIMARY KEY,
+            file VARCHAR NOT NULL,
+            line BIGINT NOT NULL,
+            raw BLOB NOT NULL,
+            error VARCHAR NOT NULL,
+            quarantined_at TIMESTAMP NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        3,
+        "views accepted, funnel, prompt_stats",
+        """
+        CREATE VIEW accepted AS
+        SELECT s.*, p.source, p.problem, p.reference, p.domain, p.target_language
+        FROM samples s JOIN prompts p ON p.prompt_id = s.prompt_id
+        WHERE s.accepted;
+
+        -- One row per run and outcome: accepted, or the first failing check and its reason.
+        -- The samples of a run add up to the run's sample count.
+        CREATE VIEW funnel AS
+        WITH failed AS (
+            SELECT sample_id, reason, min(check_name) AS check_name
+            FROM verdicts WHERE NOT passed GROUP BY sample_id, reason
+        ),
+        outcome AS (
+            SELECT s.run_id,
+                   CASE WHEN s.accepted THEN 'accepted' ELSE coalesce(f.check_name, 'unknown') END AS check_name,
+                   CASE WHEN s.accepted THEN 'accepted' ELSE coalesce(s.reject_reason, 'unknown') END AS reason
+            FROM samples s LEFT JOIN failed f ON f.sample_id = s.sample_id AND f.reason = s.reject_reason
+        )
+        SELECT run_id, check_name, reason, count(*) AS samples,
+               count(*) / sum(count(*)) OVER (PARTITION BY run_id) AS share
+        FROM outcome GROUP BY run_id, check_name, reason;
+
+        -- Pass rate per prompt: the difficulty signal for resampling and curation.
+        CREATE VIEW prompt_stats AS
+        SELECT p.prompt_id, p.source, p.domain,
+               count(s.sample_id) AS sampled,
+               count(s.sample_id) FILTER (WHERE s.accepted) AS accepted,
+               CASE WHEN count(s.sample_id) > 0
+                    THEN count(s.sample_id) FILTER (WHERE s.accepted) / count(s.sample_id) END AS pass_rate
+        FROM prompts p LEFT JOIN samples s ON s.prompt_id = p.prompt_id
+        GROUP BY p.prompt_id, p.source, p.domain;
+        """,
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The highest migration applied to this file; 0 for an empty file."""
+    tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "schema_migrations" not in tables:
+        if tables:
+            raise SchemaError(
+                f"this DuckDB file holds tables ({', '.join(sorted(tables))}) but is not a cotfactory store"
+            )
+        return 0
+    ((version,),) = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
+    return int(version)
+
+
+def check_version(version: int, path: str) -> None:
+    """Refuse a file written by a newer cotfactory instead of misreading it."""
+    if version > LATEST_VERSION:
+        raise SchemaError(
+            f"{path} has schema version {version}, but this cotfactory knows versions up to {LATEST_VERSION}: "
+            "upgrade cotfactory to open it"
+        )
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: str, upto: int = LATEST_VERSION) -> int:
+    """Apply the pending migrations up to `upto`, each in its own transaction; returns the new version."""
+    current = schema_version(con)
+    check_version(current, path)
+    if current == 0:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, description VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+        )
+    for migration in MIGRATIONS:
+        if current < migration.version <= upto:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(migration.sql)
+                con.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)",
+                    [migration.version, migration.description],
+                )
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+            current = migration.version
+    return current

@@ -1,0 +1,169 @@
+"""Pydantic rows: each record's fields are exactly its table's columns, in order."""
+
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cotfactory.storage.ids import normalize_problem, prompt_id_for, sample_id_for
+
+Domain = Literal["math", "code", "choice", "general"]
+RunStatus = Literal["running", "completed", "failed", "cancelled"]
+
+
+def utc_now() -> datetime:
+    """Naive UTC, the form the TIMESTAMP columns hold."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def package_version() -> str:
+    """The installed cotfactory version, recorded with every run and export."""
+    try:
+        return version("cotfactory")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+class Record(BaseModel):
+    """A row of one table; `table` names it and `json_columns` are stored as JSON text."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    table: ClassVar[str]
+    json_columns: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def columns(cls) -> list[str]:
+        """Column names in table order."""
+        return list(cls.model_fields)
+
+
+class PromptRecord(Record):
+    """A problem to sample; the id is derived from the normalized problem text."""
+
+    table: ClassVar[str] = "prompts"
+    json_columns: ClassVar[frozenset[str]] = frozenset({"metadata"})
+
+    prompt_id: str
+    source: str
+    problem: str
+    reference: str | None = None
+    domain: Domain = "math"
+    target_language: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    added_at: datetime = Field(default_factory=utc_now)
+
+    @classmethod
+    def create(cls, problem: str, **fields: Any) -> "PromptRecord":
+        """A prompt whose id is computed from its problem."""
+        return cls(prompt_id=prompt_id_for(problem), problem=problem, **fields)
+
+    @property
+    def normalized_problem(self) -> str:
+        return normalize_problem(self.problem)
+
+
+class RunRecord(Record):
+    """One flow run with everything needed to reproduce its samples."""
+
+    table: ClassVar[str] = "runs"
+    json_columns: ClassVar[frozenset[str]] = frozenset({"sampler", "sampling", "checks"})
+
+    run_id: str
+    flow_run_id: str | None = None
+    started_at: datetime = Field(default_factory=utc_now)
+    finished_at: datetime | None = None
+    status: RunStatus = "running"
+    model: str
+    sampler: dict[str, Any] = Field(default_factory=dict)
+    sampling: dict[str, Any] = Field(default_factory=dict)
+    checks: list[Any] = Field(default_factory=list)
+    package_version: str = Field(default_factory=package_version)
+
+
+class SampleRecord(Record):
+    """One sampled completion, split into reasoning and answer, with its final decision."""
+
+    table: ClassVar[str] = "samples"
+
+    sample_id: str
+    prompt_id: str
+    run_id: str
+    round: int = 0
+    sample_index: int = 0
+    seed: int | None = None
+    completion: str
+    reasoning: str | None = None
+    answer: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    accepted: bool = False
+    reject_reason: str | None = None
+    created_at: datetime = Field(default_factory=utc_now)
+
+    @classmethod
+    def create(cls, *, prompt_id: str, model: str, completion: str, **fields: Any) -> "SampleRecord":
+        """A sample whose id is computed from its prompt, model and completion."""
+        return cls(
+            sample_id=sample_id_for(prompt_id, model, completion), prompt_id=prompt_id, completion=completion, **fields
+        )
+
+
+class VerdictRecord(Record):
+    """What one check decided about one sample (`check` is an SQL keyword, hence `check_name`)."""
+
+    table: ClassVar[str] = "verdicts"
+
+    sample_id: str
+    check_name: str
+    passed: bool
+    score: float | None = None
+    reason: str | None = None
+
+
+class SetRecord(Record):
+    """One version of a curated set, with the spec that built it."""
+
+    table: ClassVar[str] = "sets"
+    json_columns: ClassVar[frozenset[str]] = frozenset({"spec"})
+
+    name: str
+    version: int
+    created_at: datetime = Field(default_factory=utc_now)
+    spec: dict[str, Any] = Field(default_factory=dict)
+    row_count: int = 0
+
+
+class SetMemberRecord(Record):
+    """A sample belonging to one version of a set."""
+
+    table: ClassVar[str] = "set_members"
+
+    name: str
+    version: int
+    sample_id: str
+
+
+class QuarantineRecord(Record):
+    """An input line that could not be imported, kept byte for byte with its error."""
+
+    table: ClassVar[str] = "quarantine"
+
+    quarantine_id: str
+    file: str
+    line: int
+    raw: bytes
+    error: str
+    quarantined_at: datetime = Field(default_factory=utc_now)
+
+
+ALL_RECORDS: tuple[type[Record], ...] = (
+    PromptRecord,
+    RunRecord,
+    SampleRecord,
+    VerdictRecord,
+    SetRecord,
+    SetMemberRecord,
+    QuarantineRecord,
+)

@@ -1,0 +1,149 @@
+"""The store: transactional, idempotent writes that hold the database file only while they commit."""
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from cotfactory.storage.connection import DEFAULT_LOCK_TIMEOUT_S, connect
+from cotfactory.storage.errors import StoreError
+from cotfactory.storage.migrations import LATEST_VERSION, migrate
+from cotfactory.storage.records import (
+    PromptRecord,
+    QuarantineRecord,
+    Record,
+    RunRecord,
+    RunStatus,
+    SampleRecord,
+    SetMemberRecord,
+    SetRecord,
+    VerdictRecord,
+    utc_now,
+)
+
+
+def records_to_arrow(records: Sequence[Record]) -> pa.Table:
+    """Columns of `records` (all of one type) as an Arrow table, JSON columns serialized."""
+    record_type = type(records[0])
+    columns = {}
+    for name in record_type.columns():
+        values = [getattr(record, name) for record in records]
+        if name in record_type.json_columns:
+            values = [
+                None if value is None else json.dumps(value, ensure_ascii=False, default=str) for value in values
+            ]
+        columns[name] = values
+    return pa.table(columns)
+
+
+def insert(con: duckdb.DuckDBPyConnection, records: Sequence[Record]) -> int:
+    """Insert rows, skipping those whose key is already stored; returns how many were new."""
+    if not records:
+        return 0
+    table = records_to_arrow(records)
+    con.register("_incoming", table)
+    try:
+        target = type(records[0]).table
+        ((inserted,),) = con.execute(
+            f"INSERT INTO {target} BY NAME SELECT * FROM _incoming ON CONFLICT DO NOTHING"
+        ).fetchall()
+    finally:
+        con.unregister("_incoming")
+    return int(inserted)
+
+
+class Store:
+    """A cotfactory DuckDB file. Each write opens the file, commits one transaction and closes it again,
+    so a reader in another process (`cotfactory sql`) gets in between writes."""
+
+    def __init__(self, path: str | Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self._migrated = False
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    @contextmanager
+    def transaction(self, *, checkpoint_on_close: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction on a connection that lives only as long as it; rolled back on any error."""
+        if not self.path.parent.exists():
+            raise StoreError(f"cannot create {self.path}: folder {self.path.parent} does not exist")
+        con = connect(self.path, read_only=False, lock_timeout=self.lock_timeout)
+        try:
+            if not self._migrated:
+                migrate(con, str(self.path))
+                self._migrated = True
+            if not checkpoint_on_close:
+                # Batch writes leave the WAL to DuckDB's size-triggered checkpoint instead of rewriting the
+                # table at every close; committed rows in the WAL survive a crash and are read by readers.
+                con.execute("PRAGMA disable_checkpoint_on_shutdown")
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        finally:
+            con.close()
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema; returns the schema version."""
+        with self.transaction():
+            pass
+        return LATEST_VERSION
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file (done at the end of long operations)."""
+        with self.transaction():
+            pass
+
+    def add_prompts(self, prompts: Sequence[PromptRecord]) -> int:
+        """Insert prompts; already stored ones are skipped. Returns how many were new."""
+        with self.transaction() as con:
+            return insert(con, prompts)
+
+    def quarantine(self, lines: Sequence[QuarantineRecord]) -> int:
+        """Keep malformed input lines with their error; the same line quarantined twice is kept once."""
+        with self.transaction() as con:
+            return insert(con, lines)
+
+    def import_prompts(self, prompts: Sequence[PromptRecord], quarantined: Sequence[QuarantineRecord]) -> int:
+        """Prompts and quarantined lines of one import, in one transaction. Returns how many prompts were new."""
+        with self.transaction() as con:
+            insert(con, quarantined)
+            return insert(con, prompts)
+
+    def write_batch(self, samples: Sequence[SampleRecord], verdicts: Iterable[VerdictRecord] = ()) -> int:
+        """Samples with their verdicts in one transaction, idempotently. Returns how many samples were new."""
+        verdicts = list(verdicts)
+        with self.transaction(checkpoint_on_close=False) as con:
+            new = insert(con, samples)
+            insert(con, verdicts)
+        return new
+
+    def start_run(self, run: RunRecord) -> None:
+        """Record a run as it starts (a rerun with the same id keeps the first record)."""
+        with self.transaction() as con:
+            insert(con, [run])
+            con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run.run_id])
+
+    def finish_run(self, run_id: str, status: RunStatus) -> None:
+        """Mark a run finished with its final status."""
+        with self.transaction() as con:
+            con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, utc_now(), run_id])
+
+    def add_set(self, name: str, spec: dict, sample_ids: Sequence[str]) -> SetRecord:
+        """Store a new version of set `name` with these members; versions count up from 1."""
+        with self.transaction() as con:
+            ((latest,),) = con.execute("SELECT coalesce(max(version), 0) FROM sets WHERE name = ?", [name]).fetchall()
+            unique_ids = sorted(set(sample_ids))
+            record = SetRecord(name=name, version=int(latest) + 1, spec=spec, row_count=len(unique_ids))
+            insert(con, [record])
+            members = [SetMemberRecord(name=name, version=record.version, sample_id=s) for s in unique_ids]
+            insert(con, members)
+        return record
