@@ -123,7 +123,7 @@ def _quote(value: str) -> str:
 
 def _lines(con: duckdb.DuckDBPyConnection, where: str, fmt: ExportFormat) -> Iterator[tuple[list[str], list[int]]]:
     expression = _line_expression(fmt)
-    reader = con.execute(_ROWS_SQL.format(where=where)).to_arrow_reader(_READ_BATCH_ROWS)
+    reader = con.sql(_ROWS_SQL.format(where=where)).to_arrow_reader(_READ_BATCH_ROWS)
     for batch in reader:
         frame = pl.from_arrow(batch)
         assert isinstance(frame, pl.DataFrame)

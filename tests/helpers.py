@@ -1,0 +1,86 @@
+"""Builders of realistic rows for tests: prompts, sampled traces with verdicts, runs."""
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+from cotfactory.storage import PromptRecord, RunRecord, SampleRecord, Store, VerdictRecord
+
+TESTS = Path(__file__).resolve().parent
+CHECKS = ("format", "correctness")
+WORDS = (
+    "let x be the number of apples so that 3x + 5 = 20 therefore x equals five wait check again the sum "
+    "of the roots is given by Vieta so we need b over a hence the answer follows because"
+).split()
+
+
+def cli() -> list[str]:
+    """The installed `cotfactory` console script of this interpreter's environment."""
+    return [str(Path(sys.executable).parent / "cotfactory")]
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*cli(), *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def trace(seed: int, size: int) -> str:
+    """A pseudo-reasoning text of about `size` characters, different for each seed."""
+    rng = random.Random(seed)
+    words: list[str] = []
+    length = 0
+    while length < size:
+        word = rng.choice(WORDS)
+        words.append(word)
+        length += len(word) + 1
+    return " ".join(words)[:size]
+
+
+def prompt(index: int) -> PromptRecord:
+    return PromptRecord.create(f"Problem {index}: what is {index} + {index}?", source="test", reference=str(2 * index))
+
+
+def batch(
+    number: int, size: int, *, run_id: str = "run-1", text_bytes: int = 1000, accept_every: int = 2
+) -> tuple[list[SampleRecord], list[VerdictRecord]]:
+    """Batch `number`: `size` samples of distinct prompts, each with one verdict per check."""
+    samples, verdicts = [], []
+    for index in range(size):
+        seed = number * 1_000_003 + index
+        reasoning = trace(seed, text_bytes)
+        accepted = index % accept_every == 0
+        sample = SampleRecord.create(
+            prompt_id=prompt(number * size + index).prompt_id,
+            model="tiny",
+            completion=f"{reasoning}</think>\n\nThe answer is \\boxed{{{index}}}.",
+            run_id=run_id,
+            round=0,
+            sample_index=index,
+            seed=seed,
+            reasoning=reasoning,
+            answer=f"The answer is \\boxed{{{index}}}.",
+            finish_reason="stop",
+            prompt_tokens=20,
+            completion_tokens=text_bytes // 4,
+            accepted=accepted,
+            reject_reason=None if accepted else "wrong_answer",
+        )
+        samples.append(sample)
+        verdicts.append(VerdictRecord(sample_id=sample.sample_id, check_name="format", passed=True, score=1.0))
+        verdicts.append(
+            VerdictRecord(
+                sample_id=sample.sample_id,
+                check_name="correctness",
+                passed=accepted,
+                reason=None if accepted else "wrong_answer",
+            )
+        )
+    return samples, verdicts
+
+
+def seed_store(store: Store, batches: int, size: int, *, run_id: str = "run-1") -> None:
+    """Prompts, a run and `batches` batches of samples."""
+    store.add_prompts([prompt(i) for i in range(batches * size)])
+    store.start_run(RunRecord(run_id=run_id, model="tiny", sampler={"kind": "test"}, sampling={"n": 1}))
+    for number in range(batches):
+        store.write_batch(*batch(number, size, run_id=run_id))

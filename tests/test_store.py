@@ -1,0 +1,71 @@
+"""Batch writes: one transaction, idempotent, lock-aware."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import batch, prompt, seed_store
+
+from cotfactory.storage import RunRecord, Store, StoreBusy, query
+
+
+def counts(db: Path) -> tuple[int, int]:
+    frame = query("SELECT (SELECT count(*) FROM samples) AS s, (SELECT count(*) FROM verdicts) AS v", db)
+    return frame["s"][0], frame["v"][0]
+
+
+def test_same_batch_twice_stores_it_once(store: Store, db: Path) -> None:
+    samples, verdicts = batch(0, 25)
+    assert store.write_batch(samples, verdicts) == 25
+    assert counts(db) == (25, 50)
+    assert store.write_batch(samples, verdicts) == 0
+    assert counts(db) == (25, 50)
+
+
+def test_prompts_are_keyed_by_normalized_problem(store: Store, db: Path) -> None:
+    first = prompt(1)
+    respaced = first.model_copy(update={"problem": "  " + first.problem.replace(" ", "\n ") + "\t"})
+    assert store.add_prompts([first]) == 1
+    assert store.add_prompts([type(first).create(respaced.problem, source="other")]) == 0
+    assert query("SELECT count(*) AS n FROM prompts", db)["n"][0] == 1
+
+
+def test_failed_transaction_leaves_nothing(store: Store, db: Path) -> None:
+    samples, verdicts = batch(0, 10)
+    with pytest.raises(RuntimeError), store.transaction() as con:
+        from cotfactory.storage.store import insert
+
+        insert(con, samples)
+        raise RuntimeError("crash between the samples and their verdicts")
+    assert counts(db) == (0, 0)
+
+
+def test_runs_and_sets_are_recorded(store: Store, db: Path) -> None:
+    seed_store(store, batches=1, size=4, run_id="r1")
+    store.start_run(RunRecord(run_id="r1", model="ignored-on-rerun"))
+    store.finish_run("r1", "completed")
+    run = query("SELECT model, status, finished_at IS NOT NULL AS done, package_version FROM runs", db)
+    assert run.rows()[0][:3] == ("tiny", "completed", True)
+    ids = query("SELECT sample_id FROM samples ORDER BY sample_id", db)["sample_id"].to_list()
+    assert store.add_set("s", {"where": "all"}, ids).version == 1
+    second = store.add_set("s", {"where": "two"}, ids[:2] + ids[:1])
+    assert (second.version, second.row_count) == (2, 2)
+    assert query("SELECT version, count(*) AS n FROM set_members GROUP BY 1 ORDER BY 1", db).rows() == [(1, 4), (2, 2)]
+
+
+def test_writer_waits_for_a_holder_then_fails_clearly(store: Store, db: Path) -> None:
+    store.migrate()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(db)!r}); print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreBusy, match=rf"held by .*PID {holder.pid}.*COTFACTORY_LOCK_TIMEOUT"):
+            Store(db, lock_timeout=0.3).write_batch(*batch(0, 2))
+    finally:
+        holder.communicate("", timeout=60)
+    assert Store(db, lock_timeout=5).write_batch(*batch(0, 2)) == 2
