@@ -9,10 +9,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import duckdb
+import numpy as np
 import polars as pl
+import pyarrow as pa
 import xxhash
 
 from cotfactory.storage.errors import CotfactoryError, StoreError
@@ -25,12 +27,9 @@ MANIFEST = "manifest.json"
 _SHARD = "part-{:05d}.jsonl"
 _READ_BATCH_ROWS = 8192
 
-# The assistant turn R1-style models are trained on; a sample without separate reasoning exports as sampled.
 _ROWS_SQL = """
-SELECT s.sample_id, p.problem,
-       CASE WHEN s.reasoning IS NULL THEN s.completion
-            ELSE '<think>' || chr(10) || s.reasoning || chr(10) || '</think>' || chr(10) || chr(10)
-                 || coalesce(s.answer, '') END AS assistant
+SELECT s.sample_id, p.problem, s.reasoning, s.answer,
+       CASE WHEN s.reasoning IS NULL THEN s.completion END AS completion
 FROM samples s JOIN prompts p ON p.prompt_id = s.prompt_id
 WHERE {where}
 ORDER BY s.sample_id
@@ -49,8 +48,16 @@ class Shard:
     xxh3_64: str
 
 
+def _assistant_turn() -> pl.Expr:
+    """The turn R1-style models are trained on; a sample without separate reasoning exports as sampled."""
+    think = pl.concat_str(
+        [pl.lit("<think>\n"), pl.col("reasoning"), pl.lit("\n</think>\n\n"), pl.col("answer").fill_null("")]
+    )
+    return pl.when(pl.col("reasoning").is_null()).then(pl.col("completion")).otherwise(think)
+
+
 def _line_expression(fmt: ExportFormat) -> pl.Expr:
-    problem, assistant, sample_id = pl.col("problem"), pl.col("assistant"), pl.col("sample_id")
+    problem, assistant, sample_id = pl.col("problem"), _assistant_turn(), pl.col("sample_id")
     if fmt == "messages":
         turns = [
             pl.struct(role=pl.lit("user"), content=problem),
@@ -121,14 +128,34 @@ def _quote(value: str) -> str:
     return value.replace("'", "''")
 
 
-def _lines(con: duckdb.DuckDBPyConnection, where: str, fmt: ExportFormat) -> Iterator[tuple[list[str], list[int]]]:
-    expression = _line_expression(fmt)
-    reader = con.sql(_ROWS_SQL.format(where=where)).to_arrow_reader(_READ_BATCH_ROWS)
-    for batch in reader:
+def _encoded_batches(con: duckdb.DuckDBPyConnection, where: str, fmt: ExportFormat) -> Iterator["_Lines"]:
+    """The selected rows as newline-terminated JSON lines, batch by batch, without copying them into Python."""
+    expression = pl.concat_str([_line_expression(fmt), pl.lit("\n")])
+    for batch in con.sql(_ROWS_SQL.format(where=where)).to_arrow_reader(_READ_BATCH_ROWS):
         frame = pl.from_arrow(batch)
         assert isinstance(frame, pl.DataFrame)
-        encoded = frame.select(line=expression).with_columns(size=pl.col("line").str.len_bytes() + 1)
-        yield encoded["line"].to_list(), encoded["size"].to_list()
+        array = frame.select(expression).to_series().to_arrow(compat_level=pl.CompatLevel.oldest())
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        yield _Lines(array)
+
+
+class _Lines:
+    """A LargeStringArray of lines seen as one byte buffer plus the offset where each line starts."""
+
+    def __init__(self, array: pa.Array) -> None:
+        _, offsets, data = array.buffers()
+        self.offsets = np.frombuffer(offsets, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+        self.data = memoryview(data)  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def size(self, index: int) -> int:
+        return int(self.offsets[index + 1] - self.offsets[index])
+
+    def span(self, start: int, stop: int) -> memoryview:
+        return self.data[self.offsets[start] : self.offsets[stop]]
 
 
 class _ShardWriter:
@@ -137,31 +164,31 @@ class _ShardWriter:
     def __init__(self, out_dir: Path, shard_rows: int, shard_bytes: int) -> None:
         self.out_dir, self.shard_rows, self.shard_bytes = out_dir, shard_rows, shard_bytes
         self.shards: list[Shard] = []
-        self._file = None
+        self._file: BinaryIO | None = None
         self._hasher = xxhash.xxh3_64()
         self._rows = self._bytes = 0
 
-    def write(self, lines: list[str], sizes: list[int]) -> None:
-        start, pending_rows, pending_bytes = 0, 0, 0
+    def write(self, lines: _Lines) -> None:
+        sizes = np.diff(lines.offsets).tolist()
+        start, pending_bytes = 0, 0
         for index, size in enumerate(sizes):
-            rows = self._rows + pending_rows
+            rows = self._rows + index - start
             if rows and (rows >= self.shard_rows or self._bytes + pending_bytes + size > self.shard_bytes):
-                self._append(lines[start:index], pending_bytes)
+                self._append(lines, start, index, pending_bytes)
                 self._close()
-                start, pending_rows, pending_bytes = index, 0, 0
-            pending_rows += 1
+                start, pending_bytes = index, 0
             pending_bytes += size
-        self._append(lines[start:], pending_bytes)
+        self._append(lines, start, len(sizes), pending_bytes)
 
-    def _append(self, lines: list[str], size: int) -> None:
-        if not lines:
+    def _append(self, lines: _Lines, start: int, stop: int, size: int) -> None:
+        if stop <= start:
             return
         if self._file is None:
             self._file = open(self.out_dir / _SHARD.format(len(self.shards)), "wb")  # noqa: SIM115
-        chunk = ("\n".join(lines) + "\n").encode("utf-8")
+        chunk = lines.span(start, stop)
         self._file.write(chunk)
         self._hasher.update(chunk)
-        self._rows += len(lines)
+        self._rows += stop - start
         self._bytes += size
 
     def _close(self) -> None:
@@ -214,8 +241,8 @@ def export_jsonl(
         _prepare(out_dir, overwrite)
         writer = _ShardWriter(out_dir, shard_rows, shard_bytes)
         try:
-            for lines, sizes in _lines(con, where, fmt):
-                writer.write(lines, sizes)
+            for lines in _encoded_batches(con, where, fmt):
+                writer.write(lines)
         except duckdb.Error as error:
             raise StoreError(f"export failed while reading {db}: {error}") from error
         shards = writer.finish()

@@ -14,7 +14,8 @@ from cotfactory.storage import Store, query
 
 def start_writer(db: Path, first: int, count: int, size: int, text_bytes: int) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(TESTS)}
-    args = [sys.executable, str(TESTS / "writer_process.py"), str(db), str(first), str(count), str(size), str(text_bytes)]
+    numbers = [str(n) for n in (first, count, size, text_bytes)]
+    args = [sys.executable, str(TESTS / "writer_process.py"), str(db), *numbers]
     writer = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert writer.stdout is not None
     assert writer.stdout.readline().strip() == "ready", writer.stderr.read() if writer.stderr else ""
@@ -52,9 +53,7 @@ def test_sigkill_mid_write_keeps_exactly_the_committed_batches(db: Path) -> None
     writer.send_signal(signal.SIGKILL)
     writer.wait(timeout=60)
 
-    per_batch = query(
-        "SELECT seed // 1000003 AS batch, count(*) AS n FROM samples GROUP BY 1 ORDER BY 1", db
-    ).rows()
+    per_batch = query("SELECT seed // 1000003 AS batch, count(*) AS n FROM samples GROUP BY 1 ORDER BY 1", db).rows()
     stored = [number for number, _ in per_batch]
     assert stored == list(range(len(stored))), "batches are committed in order, none skipped"
     assert all(n == size for _, n in per_batch), "a batch was stored in part"

@@ -29,8 +29,11 @@ def test_messages_shape(with_set: Path, tmp_path: Path) -> None:
     manifest = export_jsonl(with_set, tmp_path / "out", set_ref="math@1")
     rows = read_rows(tmp_path / "out")
     assert manifest["rows"] == len(rows) == 10
-    sample = query("SELECT s.*, p.problem FROM samples s JOIN prompts p USING (prompt_id) WHERE sample_id = ?",
-                   with_set, params=[rows[0]["id"]]).row(0, named=True)
+    sample = query(
+        "SELECT s.*, p.problem FROM samples s JOIN prompts p USING (prompt_id) WHERE sample_id = ?",
+        with_set,
+        params=[rows[0]["id"]],
+    ).row(0, named=True)
     assert rows[0]["messages"] == [
         {"role": "user", "content": sample["problem"]},
         {"role": "assistant", "content": f"<think>\n{sample['reasoning']}\n</think>\n\n{sample['answer']}"},
@@ -59,8 +62,9 @@ def test_shards_split_by_rows_and_bytes(with_set: Path, tmp_path: Path) -> None:
 
 def test_reexport_is_byte_identical_and_checksums_hold(with_set: Path, tmp_path: Path) -> None:
     for name in ("a", "b"):
-        result = run_cli("export", "--set", "math@1", "--out", str(tmp_path / name), "--db", str(with_set),
-                         "--shard-rows", "4")
+        result = run_cli(
+            "export", "--set", "math@1", "--out", str(tmp_path / name), "--db", str(with_set), "--shard-rows", "4"
+        )
         assert result.returncode == 0, result.stderr
     files = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert files == ["manifest.json", "part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl"]
@@ -89,8 +93,10 @@ def test_sample_without_separate_reasoning_exports_as_sampled(store: Store, db: 
     store.add_prompts([])
     store.write_batch([plain])
     with store.transaction() as con:
-        con.execute("INSERT INTO prompts VALUES (?, 's', 'What is 2+2?', '4', 'math', NULL, '{}', now()::TIMESTAMP)",
-                    ["p" * 16])
+        con.execute(
+            "INSERT INTO prompts VALUES (?, 's', 'What is 2+2?', '4', 'math', NULL, '{}', now()::TIMESTAMP)",
+            ["p" * 16],
+        )
     export_jsonl(db, tmp_path / "o", run_id="r3")
     assert read_rows(tmp_path / "o")[0]["messages"][1]["content"] == "Just 4."
 
@@ -106,7 +112,7 @@ def test_errors_are_clear(with_set: Path, tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="exactly one of"):
         export_jsonl(with_set, tmp_path / "y")
     export_jsonl(with_set, tmp_path / "z", set_ref="math")
-    with pytest.raises(ExportError, match="not empty.*--overwrite"):
+    with pytest.raises(ExportError, match=r"not empty.*--overwrite"):
         export_jsonl(with_set, tmp_path / "z", set_ref="math@1")
     assert export_jsonl(with_set, tmp_path / "z", set_ref="math@1", overwrite=True)["rows"] == 10
     assert len(list((tmp_path / "z").glob("part-*.jsonl"))) == 1

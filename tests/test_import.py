@@ -14,7 +14,7 @@ from cotfactory.storage.prompt_fields import last_boxed
 MATH500_ROWS = [
     {
         "problem": "Convert the point $(0,3)$ in rectangular coordinates to polar coordinates.",
-        "solution": "We have $r = 3$ and $\\theta = \\frac{\\pi}{2}$, so $\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}.$",
+        "solution": "So $r = 3$, $\\theta = \\frac{\\pi}{2}$: $\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}.$",
         "answer": "\\left( 3, \\frac{\\pi}{2} \\right)",
         "subject": "Precalculus",
         "level": 2,
@@ -31,7 +31,7 @@ MATH500_ROWS = [
 ]
 GSM8K_ROWS = [
     {
-        "question": "Janet has 16 eggs, eats 3 and bakes with 4. She sells the rest at $2 each. How much does she make?",
+        "question": "Janet has 16 eggs, eats 3 and bakes with 4. She sells the rest at $2 each. How much is that?",
         "answer": "She sells 16 - 3 - 4 = <<16-3-4=9>>9 eggs.\nShe makes 9 * 2 = $<<9*2=18>>18.\n#### 18",
     },
     {
@@ -54,7 +54,8 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def stored(db: Path) -> pl.DataFrame:
-    return query("SELECT source, problem, reference, domain, target_language, metadata FROM prompts ORDER BY problem", db)
+    columns = "source, problem, reference, domain, target_language, metadata"
+    return query(f"SELECT {columns} FROM prompts ORDER BY problem", db)
 
 
 def test_math500_shape(tmp_path: Path, store: Store, db: Path) -> None:
@@ -176,9 +177,7 @@ def test_missing_named_answer_field_is_an_error(tmp_path: Path, store: Store) ->
 
 def test_csv_errors_name_the_line_where_the_record_starts(tmp_path: Path, store: Store) -> None:
     path = tmp_path / "p.csv"
-    path.write_bytes(
-        b'problem,answer\n"multi\nline problem",1\nshort\n"bad \xff byte",2\nfine problem,3\n'
-    )
+    path.write_bytes(b'problem,answer\n"multi\nline problem",1\nshort\n"bad \xff byte",2\nfine problem,3\n')
     with pytest.raises(InputError) as caught:
         import_prompts(store, [path])
     message = str(caught.value)
@@ -204,7 +203,7 @@ def test_quarantine_imports_the_good_and_keeps_the_bad(tmp_path: Path, db: Path)
 
 def test_unknown_file_type_and_missing_file(tmp_path: Path, store: Store) -> None:
     (tmp_path / "p.xml").write_text("<p/>")
-    with pytest.raises(InputError, match="unknown file type '.xml'"):
+    with pytest.raises(InputError, match=r"unknown file type '\.xml'"):
         import_prompts(store, [tmp_path / "p.xml"])
     with pytest.raises(InputError, match="no such file"):
         import_prompts(store, [tmp_path / "absent.jsonl"])

@@ -34,7 +34,8 @@ def test_older_file_is_migrated_and_keeps_its_rows(db: Path) -> None:
     con = duckdb.connect(str(db))
     assert migrate(con, str(db), upto=1) == 1
     con.execute(
-        "INSERT INTO prompts VALUES ('00000000000000aa', 'old', 'What is 2+2?', '4', 'math', NULL, '{}', now()::TIMESTAMP)"
+        "INSERT INTO prompts VALUES "
+        "('00000000000000aa', 'old', 'What is 2+2?', '4', 'math', NULL, '{}', now()::TIMESTAMP)"
     )
     con.close()
 
@@ -54,7 +55,7 @@ def test_newer_file_is_refused_with_a_clear_message(store: Store, db: Path) -> N
     con = duckdb.connect(str(db))
     con.execute("INSERT INTO schema_migrations VALUES (99, 'from the future', now()::TIMESTAMP)")
     con.close()
-    with pytest.raises(SchemaError, match="schema version 99.*upgrade cotfactory"):
+    with pytest.raises(SchemaError, match=r"schema version 99.*upgrade cotfactory"):
         Store(db).migrate()
     with pytest.raises(SchemaError, match="upgrade cotfactory"):
         query("SELECT 1", db)

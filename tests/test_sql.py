@@ -43,7 +43,8 @@ def test_formats(seeded: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "statement", ["DELETE FROM samples", "UPDATE samples SET accepted = true", "DROP TABLE verdicts", "CREATE TABLE t (x INT)"]
+    "statement",
+    ["DELETE FROM samples", "UPDATE samples SET accepted = true", "DROP TABLE verdicts", "CREATE TABLE t (x INT)"],
 )
 def test_queries_cannot_change_data(seeded: Path, statement: str) -> None:
     result = run_cli("sql", statement, "--db", str(seeded))
@@ -53,7 +54,7 @@ def test_queries_cannot_change_data(seeded: Path, statement: str) -> None:
 
 
 def test_missing_store_and_bad_sql(tmp_path: Path, seeded: Path) -> None:
-    with pytest.raises(StoreError, match="no store at .*import-prompts"):
+    with pytest.raises(StoreError, match=r"no store at .*import-prompts"):
         query("SELECT 1", tmp_path / "absent.duckdb")
     result = run_cli("sql", "SELEC nonsense", "--db", str(seeded))
     assert result.returncode == 1

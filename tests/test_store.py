@@ -32,7 +32,7 @@ def test_prompts_are_keyed_by_normalized_problem(store: Store, db: Path) -> None
 
 
 def test_failed_transaction_leaves_nothing(store: Store, db: Path) -> None:
-    samples, verdicts = batch(0, 10)
+    samples, _ = batch(0, 10)
     with pytest.raises(RuntimeError), store.transaction() as con:
         from cotfactory.storage.store import insert
 
@@ -57,7 +57,12 @@ def test_runs_and_sets_are_recorded(store: Store, db: Path) -> None:
 def test_writer_waits_for_a_holder_then_fails_clearly(store: Store, db: Path) -> None:
     store.migrate()
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(db)!r}); print('held', flush=True); sys.stdin.read()"],
+        [
+            sys.executable,
+            "-u",
+            "-c",
+            f"import duckdb, sys; c = duckdb.connect({str(db)!r}); print('held'); sys.stdin.read()",
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

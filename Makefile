@@ -1,0 +1,31 @@
+# Two entry points for a new user: `make demo` (set up, run the main job on the example) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SOURCES := $(shell find flows samplers filters storage -name '*.py' -o -name py.typed) pyproject.toml
+DB ?= examples/demo.duckdb
+
+.PHONY: setup demo test lint bench
+
+# Strict editable installs map only the files present at install time: reinstall when a module is added.
+$(VENV)/.installed: $(SOURCES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(BIN)/cotfactory import-prompts examples/prompts.jsonl --db $(DB) --source example
+	$(BIN)/cotfactory sql "select source, domain, count(*) as prompts, count(reference) as with_reference from prompts group by all" --db $(DB)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# pytest exits 5 when it collects no test; that is not a failure of the suite.
+test: lint
+	$(BIN)/pytest; status=$$?; if [ $$status -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$status
+
+bench: setup
+	$(BIN)/python benchmarks/store.py
