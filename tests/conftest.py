@@ -1,7 +1,9 @@
 """Shared fixtures: a fresh store file per test, the location of the optional real data."""
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,3 +28,24 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA} (set COTFACTORY_SHARED_DATA to run this test)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer random-weight Qwen2 model with a tokenizer trained on the spot (no hub access)."""
+    from tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def vllm_sampler(tiny_model: Path) -> Iterator[Any]:
+    """One real vLLM engine (CPU build) for the whole session: each start costs 15-80 s here."""
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+    from cotfactory.samplers.vllm_offline import VllmOfflineConfig, VllmOfflineSampler
+
+    config = VllmOfflineConfig(model=str(tiny_model), dtype="float32", max_model_len=1024, enforce_eager=True)
+    sampler = VllmOfflineSampler(config)
+    yield sampler
+    sampler.close()

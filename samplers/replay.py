@@ -1,0 +1,111 @@
+"""Replay: serve existing generations (public trace dumps, earlier runs) as if they were sampled now.
+
+Traces are keyed by the normalized problem, so they meet the prompts of the store whatever their ids were.
+Each call serves the next traces not yet served for a prompt, so a second round gets new ones. A prompt with
+no recorded trace gets an empty list and is named in `missing`: nothing is invented.
+"""
+
+import logging
+from collections import defaultdict, deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from cotfactory.samplers.base import Completion, SamplingParams
+from cotfactory.storage import InputError, PromptRecord
+from cotfactory.storage.ids import prompt_id_for
+from cotfactory.storage.input_rows import DEFAULT_MAX_LINE_BYTES, InputRow, read_rows
+from cotfactory.storage.prompt_fields import PROBLEM_FIELDS
+
+log = logging.getLogger(__name__)
+
+COMPLETION_FIELDS = ("completion", "generation", "output", "response", "trace")
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+class ReplayConfig(BaseModel):
+    """Where the traces are and which fields hold what (None: the usual names)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    paths: list[Path]
+    problem_field: str | None = None
+    completion_field: str | None = None
+    reasoning_field: str | None = None
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+
+
+def _pick(fields: dict[str, Any], named: str | None, usual: Sequence[str], what: str, required: bool) -> Any:
+    names = (named,) if named else usual
+    for name in names:
+        if fields.get(name) is not None:
+            return fields[name]
+    if required:
+        raise ValueError(f"missing {what} field ({' or '.join(names)})")
+    return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
+
+
+class ReplaySampler:
+    """A Sampler over recorded traces."""
+
+    def __init__(self, config: ReplayConfig) -> None:
+        self.config = config
+        self._traces: dict[str, deque[Completion]] = defaultdict(deque)
+        self.missing: set[str] = set()
+        bad: list[InputRow] = []
+        for path in config.paths:
+            for row in read_rows(path, max_line_bytes=config.max_line_bytes):
+                if row.fields is None:
+                    bad.append(row)
+                    continue
+                try:
+                    problem_id, completion = self._completion(row.fields)
+                except (ValueError, TypeError) as error:
+                    bad.append(InputRow(row.file, row.line, row.raw, error=str(error)))
+                    continue
+                self._traces[problem_id].append(completion)
+        if bad:
+            listed = "\n".join(f"{row.location}: {row.error}" for row in bad[:200])
+            raise InputError(f"{len(bad):,} bad trace rows:\n{listed}")
+
+    def _completion(self, fields: dict[str, Any]) -> tuple[str, Completion]:
+        config = self.config
+        problem = _pick(fields, config.problem_field, PROBLEM_FIELDS, "problem", required=True)
+        text = _pick(fields, config.completion_field, COMPLETION_FIELDS, "completion", required=True)
+        reasoning = _pick(fields, config.reasoning_field, REASONING_FIELDS, "reasoning", required=False)
+        if not isinstance(problem, str) or not isinstance(text, str):
+            raise ValueError("problem and completion must be strings")
+        completion = Completion(
+            text=text,
+            reasoning=reasoning,
+            finish_reason=fields.get("finish_reason"),
+            prompt_tokens=_int_or_none(fields.get("prompt_tokens")),
+            completion_tokens=_int_or_none(fields.get("completion_tokens")),
+            # Dumps of R1-distill models drop the template's <think>; the parser treats a lone </think> alike.
+            opened_by_template=False,
+        )
+        return prompt_id_for(problem), completion
+
+    @property
+    def trace_count(self) -> int:
+        return sum(len(queue) for queue in self._traces.values())
+
+    def generate(self, prompts: Sequence[PromptRecord], params: SamplingParams) -> list[list[Completion]]:
+        """Up to `params.n` recorded traces per prompt, each served once; none for prompts without traces."""
+        served: list[list[Completion]] = []
+        for prompt in prompts:
+            queue = self._traces.get(prompt_id_for(prompt.problem))
+            if not queue:
+                if queue is None and prompt.prompt_id not in self.missing:
+                    log.warning("replay: no recorded trace for prompt %s", prompt.prompt_id)
+                    self.missing.add(prompt.prompt_id)
+                served.append([])
+                continue
+            served.append([queue.popleft() for _ in range(min(params.n, len(queue)))])
+        return served

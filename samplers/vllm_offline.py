@@ -1,0 +1,112 @@
+"""vLLM's in-process engine: built once per run, `n` completions per request so the prefill is shared."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cotfactory.samplers.base import Completion, PromptTemplate, SamplerError, SamplingParams
+from cotfactory.storage import PromptRecord
+
+INSTALL_HINT = (
+    "vLLM is not installed: pip install 'cotfactory[gpu]' on a GPU machine, or 'cotfactory[cpu]' for the CPU build"
+)
+
+
+class VllmOfflineConfig(BaseModel):
+    """Engine settings, passed to `vllm.LLM` under the same names."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = Field(description="A local path or a hub name")
+    dtype: str = "auto"
+    max_model_len: int | None = Field(None, ge=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    data_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    seed: int = 0
+    enforce_eager: bool = False
+    trust_remote_code: bool = False
+    template: PromptTemplate = PromptTemplate()
+    engine_args: dict[str, Any] = Field(default_factory=dict, description="Further vllm.LLM keyword arguments")
+
+
+def _import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError as error:
+        raise SamplerError(INSTALL_HINT) from error
+    return vllm
+
+
+def _on_cpu() -> bool:
+    from vllm.platforms import current_platform
+
+    return bool(current_platform.is_cpu())
+
+
+class VllmOfflineSampler:
+    """A Sampler over `vllm.LLM`; the engine starts when the sampler is built (minutes on big models)."""
+
+    def __init__(self, config: VllmOfflineConfig) -> None:
+        self.config = config
+        self._vllm = _import_vllm()
+        options = config.model_dump(exclude={"template", "engine_args", "data_parallel_size"})
+        if config.data_parallel_size > 1:
+            options["data_parallel_size"] = config.data_parallel_size
+        engine_args = dict(config.engine_args)
+        if "enable_chunked_prefill" not in engine_args and _on_cpu():
+            # vLLM's CPU worker rewinds a seeded request's generator after a partial (chunked) prefill, which
+            # CPU generators cannot do ("CPU Generator does not use offset"); whole prefills avoid the crash.
+            engine_args["enable_chunked_prefill"] = False
+        self.llm = self._vllm.LLM(**options, **engine_args)
+        self.tokenizer = self.llm.get_tokenizer()
+
+    def render(self, prompt: PromptRecord) -> str:
+        """The prompt text the model sees: the problem in the model's own chat template."""
+        return self.tokenizer.apply_chat_template(
+            self.config.template.messages(prompt.problem), tokenize=False, add_generation_prompt=True
+        )
+
+    def _params(self, params: SamplingParams, seed: int) -> Any:
+        return self._vllm.SamplingParams(
+            n=params.n,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k if params.top_k is not None else 0,
+            max_tokens=params.max_tokens,
+            seed=seed,
+            stop=params.stop,
+            presence_penalty=params.presence_penalty,
+            repetition_penalty=params.repetition_penalty,
+        )
+
+    def generate(self, prompts: Sequence[PromptRecord], params: SamplingParams) -> list[list[Completion]]:
+        """`params.n` completions per prompt, in prompt order; each prompt has its own seed."""
+        texts = [self.render(prompt) for prompt in prompts]
+        seeds = [params.seed_for(prompt.prompt_id) for prompt in prompts]
+        outputs = self.llm.generate(texts, [self._params(params, seed) for seed in seeds], use_tqdm=False)
+        results = []
+        for text, seed, output in zip(texts, seeds, outputs, strict=True):
+            opened = text.rstrip().endswith("<think>")
+            prompt_tokens = len(output.prompt_token_ids or [])
+            results.append(
+                [
+                    Completion(
+                        text=sample.text,
+                        finish_reason=sample.finish_reason,
+                        prompt_tokens=prompt_tokens,
+                        completion_tokens=len(sample.token_ids),
+                        seed=seed,
+                        opened_by_template=opened,
+                    )
+                    for sample in sorted(output.outputs, key=lambda sample: sample.index)
+                ]
+            )
+        return results
+
+    def close(self) -> None:
+        """Stop the engine's worker processes now rather than at interpreter exit."""
+        engine_core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if engine_core is not None and hasattr(engine_core, "shutdown"):
+            engine_core.shutdown()

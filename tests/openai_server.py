@@ -1,0 +1,110 @@
+"""A small OpenAI-compatible chat completions server on 127.0.0.1 for tests, with scripted failures."""
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Reply = tuple[int, dict[str, str], dict[str, Any]]
+
+
+def r1_answer(body: dict[str, Any], index: int) -> dict[str, Any]:
+    """A default choice: reasoning in think tags and a boxed answer, different per seed and index."""
+    seed = body.get("seed", 0) + index
+    return {"role": "assistant", "content": f"<think>\nworking, seed {seed}\n</think>\n\n\\boxed{{{seed % 10}}}"}
+
+
+class OpenAIServer:
+    """Serves /v1/chat/completions. `script` holds replies to send before the default ones; `gate` holds each
+    request until that many are in flight; `hold` makes requests wait until it is set (for timeouts)."""
+
+    def __init__(self, answer: Callable[[dict[str, Any], int], dict[str, Any]] = r1_answer) -> None:
+        self.answer = answer
+        self.script: deque[Reply] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.reject_n = False
+        self.split_reasoning = False
+        self.gate: threading.Barrier | None = None
+        self.hold: threading.Event | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.arrivals: list[float] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> "OpenAIServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.hold is not None:
+            self.hold.set()
+        if self.gate is not None:
+            self.gate.abort()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def reply(self, body: dict[str, Any]) -> Reply:
+        if self.script:
+            return self.script.popleft()
+        n = body.get("n", 1)
+        if self.reject_n and n > 1:
+            return 400, {}, {"error": {"message": "n > 1 is not supported", "param": "n"}}
+        choices = []
+        for index in range(n):
+            message = self.answer(body, index)
+            if self.split_reasoning and "</think>" in message["content"]:
+                reasoning, content = message["content"].split("</think>", 1)
+                reasoning = reasoning.replace("<think>", "").strip()
+                message = {**message, "reasoning_content": reasoning, "content": content}
+            choices.append({"index": index, "message": message, "finish_reason": "stop"})
+        usage = {"prompt_tokens": 12, "completion_tokens": 7 * n, "total_tokens": 12 + 7 * n}
+        return 200, {}, {"id": "cmpl-test", "object": "chat.completion", "choices": choices, "usage": usage}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                import time
+
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server._lock:
+                    server.requests.append(body)
+                    server.headers.append(dict(self.headers))
+                    server.arrivals.append(time.monotonic())
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    if server.gate is not None:
+                        server.gate.wait(timeout=30)
+                    if server.hold is not None:
+                        server.hold.wait(timeout=60)
+                    status, headers, payload = server.reply(body)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    for key, value in {"Content-Type": "application/json", **headers}.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout tests)
+
+        return Handler

@@ -1,0 +1,63 @@
+"""The real vLLM engine (CPU build) on a tiny random-weight model."""
+
+import pytest
+
+from cotfactory.filters.parse import parse_completion
+from cotfactory.samplers.base import Sampler, SamplingParams
+from cotfactory.storage import PromptRecord
+
+pytestmark = pytest.mark.slow
+PROMPTS = [PromptRecord.create(f"What is {i} + {i}?", source="t") for i in range(3)]
+
+
+def texts(results: list) -> list[list[str]]:
+    return [[completion.text for completion in completions] for completions in results]
+
+
+def test_n_completions_per_prompt_in_prompt_order(vllm_sampler) -> None:
+    assert isinstance(vllm_sampler, Sampler)
+    params = SamplingParams(n=3, max_tokens=24, temperature=1.0, seed=7)
+    forward = vllm_sampler.generate(PROMPTS, params)
+    assert [len(completions) for completions in forward] == [3, 3, 3]
+    backward = vllm_sampler.generate(PROMPTS[::-1], params)
+    assert texts(backward) == texts(forward)[::-1], "each prompt's samples depend on the prompt, not its position"
+    for completions in forward:
+        assert len(set(c.text for c in completions)) == 3, "the n samples of one request differ"
+
+
+def test_finish_reasons_and_token_counts(vllm_sampler) -> None:
+    params = SamplingParams(n=4, max_tokens=16, temperature=1.0)
+    results = vllm_sampler.generate(PROMPTS, params)
+    tokenizer = vllm_sampler.tokenizer
+    for prompt, completions in zip(PROMPTS, results, strict=True):
+        rendered = vllm_sampler.render(prompt)
+        assert rendered.endswith("<|assistant|><think>\n")
+        expected_prompt_tokens = len(tokenizer(rendered, add_special_tokens=False)["input_ids"])
+        for completion in completions:
+            assert completion.finish_reason in ("stop", "length")
+            assert completion.prompt_tokens == expected_prompt_tokens
+            assert 0 < completion.completion_tokens <= 16 or completion.finish_reason == "stop"
+            if completion.finish_reason == "length":
+                assert completion.completion_tokens == 16
+            assert completion.opened_by_template
+            assert parse_completion(completion.text, opened_by_template=True).think in ("unclosed", "template_opened")
+    assert any(c.finish_reason == "length" for cs in results for c in cs)
+
+
+def test_same_seed_reproduces_and_rounds_differ(vllm_sampler) -> None:
+    round_0 = SamplingParams(n=2, max_tokens=16, temperature=1.0, seed=100)
+    round_1 = round_0.model_copy(update={"seed": 101})
+    first = vllm_sampler.generate(PROMPTS, round_0)
+    assert texts(vllm_sampler.generate(PROMPTS, round_0)) == texts(first)
+    second = vllm_sampler.generate(PROMPTS, round_1)
+    first_texts = {text for texts_of_prompt in texts(first) for text in texts_of_prompt}
+    second_texts = {text for texts_of_prompt in texts(second) for text in texts_of_prompt}
+    assert not first_texts & second_texts, "a new round repeats no sample"
+    assert [c.seed for c in first[0]] != [c.seed for c in second[0]]
+
+
+def test_seeded_batch_larger_than_one_prefill_budget(vllm_sampler) -> None:
+    prompts = [PromptRecord.create(f"Problem {i}: what is {i} times {i}, and why?", source="t") for i in range(120)]
+    results = vllm_sampler.generate(prompts, SamplingParams(n=2, max_tokens=4, temperature=1.0))
+    assert [len(completions) for completions in results] == [2] * 120
+    assert sum(c.prompt_tokens for c in (cs[0] for cs in results)) > 4096, "more prompt tokens than one step takes"
