@@ -16,20 +16,14 @@ PROBLEM_FIELDS = ("problem", "question", "prompt", "input")
 ANSWER_FIELDS = ("answer", "final_answer", "reference", "expected_answer", "solution")
 
 _GSM8K_FINAL = re.compile(r"^####\s*(.+?)\s*$", re.MULTILINE)
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 
 
 class FieldError(ValueError):
     """A row lacks a usable problem or reference; the message names the field."""
 
 
-def last_boxed(text: str) -> str | None:
-    """The content of the last `\\boxed{...}` (or `\\fbox{...}`) in `text`, braces balanced; None if absent."""
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if start < 0:
-        return None
-    brace = text.find("{", start)
-    if brace < 0:
-        return None
+def _braced(text: str, brace: int) -> str | None:
     depth = 0
     for index in range(brace, len(text)):
         if text[index] == "{":
@@ -37,8 +31,20 @@ def last_boxed(text: str) -> str | None:
         elif text[index] == "}":
             depth -= 1
             if depth == 0:
-                return text[brace + 1 : index].strip()
+                return text[brace + 1 : index]
     return None
+
+
+def boxed_contents(text: str) -> list[str]:
+    """The contents of every `\\boxed{...}` (or `\\fbox{...}`) in `text`, braces balanced, in order."""
+    contents = (_braced(text, match.end() - 1) for match in _BOXED.finditer(text))
+    return [content.strip() for content in contents if content is not None]
+
+
+def last_boxed(text: str) -> str | None:
+    """The content of the last `\\boxed{...}` in `text`; None if there is none."""
+    contents = boxed_contents(text)
+    return contents[-1] if contents else None
 
 
 def reference_text(value: Any, field: str) -> str | None:

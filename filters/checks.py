@@ -1,0 +1,98 @@
+"""The check contract: a check is a callable `Sample -> Verdict`, registered by name, cheap or expensive."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cotfactory.filters.parse import ParsedCompletion, ThinkFormat, parse_completion
+
+Cost = Literal["cheap", "expensive"]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What one check decided: passed, or a stable snake_case reason; `score` is the measured value behind it."""
+
+    passed: bool
+    reason: str | None = None
+    score: float | None = None
+    detail: str | None = None  # e.g. the extracted answer, the foreign fragment found
+
+
+def passed(score: float | None = None, detail: str | None = None) -> Verdict:
+    return Verdict(True, None, score, detail)
+
+
+def failed(reason: str, score: float | None = None, detail: str | None = None) -> Verdict:
+    return Verdict(False, reason, score, detail)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """Everything a check may look at: the prompt's side and the completion, already split."""
+
+    problem: str
+    completion: str
+    reasoning: str
+    answer: str
+    think: ThinkFormat
+    extra_tags: int = 0
+    reference: str | None = None
+    domain: str = "math"
+    target_language: str | None = None
+    finish_reason: str | None = None
+    completion_tokens: int | None = None
+    sample_id: str = ""
+    prompt_id: str = ""
+
+    @classmethod
+    def from_completion(
+        cls,
+        problem: str,
+        completion: str,
+        *,
+        reasoning: str | None = None,
+        opened_by_template: bool = False,
+        **fields: Any,
+    ) -> "Sample":
+        """Parse `completion` (with the server's separate reasoning, if any) into a sample for the checks."""
+        parsed: ParsedCompletion = parse_completion(
+            completion, reasoning=reasoning, opened_by_template=opened_by_template
+        )
+        return cls(
+            problem=problem,
+            completion=completion,
+            reasoning=parsed.reasoning,
+            answer=parsed.answer,
+            think=parsed.think,
+            extra_tags=parsed.extra_tags,
+            **fields,
+        )
+
+
+Check = Callable[[Sample], Verdict]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A registered check: how to build it from settings, and whether it is cheap enough to run on everything."""
+
+    name: str
+    factory: type
+    cost: Cost
+    reasons: tuple[str, ...]
+
+
+REGISTRY: dict[str, CheckSpec] = {}
+
+
+def register(name: str, *, reasons: tuple[str, ...], cost: Cost = "cheap") -> Callable[[type], type]:
+    """Class decorator: make a check (a frozen dataclass with settings and `__call__`) known by `name`."""
+
+    def decorate(factory: type) -> type:
+        if name in REGISTRY:
+            raise ValueError(f"check {name!r} is registered twice")
+        REGISTRY[name] = CheckSpec(name, factory, cost, reasons)
+        return factory
+
+    return decorate

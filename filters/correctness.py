@@ -1,0 +1,107 @@
+"""Correctness against the prompt's reference: math with math-verify, multiple-choice letters.
+
+math-verify's timeouts use signal.alarm, which only works in a process's main thread: run this check in the
+runner's process pool (its workers call checks from their main thread), never in a thread pool.
+"""
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
+from cotfactory.storage.prompt_fields import last_boxed
+
+_LETTER = re.compile(r"\b([A-J])\b")
+_NUMBER_NOISE = re.compile(r"(?<=\d),(?=\d{3}\b)|\s+")
+
+
+def normalize_number_text(text: str) -> str:
+    """GSM8K-style answers: drop thousands separators, spaces and a trailing `.0` (`3,600.0` -> `3600`)."""
+    text = _NUMBER_NOISE.sub("", text.strip().rstrip("."))
+    return re.sub(r"^(-?\d+)\.0+$", r"\1", text)
+
+
+@lru_cache(maxsize=65536)
+def _parse_gold(reference: str, timeout: int) -> list[Any]:
+    from math_verify import parse
+
+    # Parsed once per prompt and worker (the cache). A bare answer is boxed so that any LaTeX in it is the
+    # extraction target; one already delimited ($...$, \\boxed) is parsed as written.
+    if "$" in reference or "\\boxed" in reference or "\\(" in reference or "\\[" in reference:
+        return parse(reference, parsing_timeout=timeout)
+    return parse(f"\\boxed{{{normalize_number_text(reference) or reference}}}", parsing_timeout=timeout)
+
+
+def _parse_prediction(answer: str, timeout: int) -> tuple[list[Any], str | None]:
+    from math_verify import parse
+
+    boxed = last_boxed(answer)
+    if boxed is not None:
+        return parse(f"\\boxed{{{normalize_number_text(boxed) or boxed}}}", parsing_timeout=timeout), boxed
+    return parse(answer, parsing_timeout=timeout), None
+
+
+@register(
+    "math_verify",
+    reasons=("wrong_answer", "no_answer", "no_reference", "unparseable_reference", "verify_timeout"),
+    cost="expensive",
+)
+@dataclass(frozen=True)
+class MathVerify:
+    """The final answer (last `\\boxed{}` after the reasoning, else math-verify's extraction) equals the
+    reference by math-verify. Prompts of other domains pass untouched."""
+
+    timeout_s: int = 5
+    missing_reference: str = "reject"  # or "pass": keep samples of prompts without a reference
+
+    def __call__(self, sample: Sample) -> Verdict:
+        if sample.domain not in ("math", "general"):
+            return passed()
+        if not sample.reference:
+            return failed("no_reference") if self.missing_reference == "reject" else passed()
+        from math_verify import verify
+        from math_verify.errors import TimeoutException
+
+        try:
+            gold = _parse_gold(sample.reference, self.timeout_s)
+            if not gold:
+                return failed("unparseable_reference", detail=sample.reference[:200])
+            prediction, boxed = _parse_prediction(sample.answer, self.timeout_s)
+            if not prediction:
+                return failed("no_answer", detail=(boxed or sample.answer[-200:]) or None)
+            correct = verify(gold, prediction, timeout_seconds=self.timeout_s, raise_on_error=True)
+        except TimeoutException:
+            return failed("verify_timeout", detail=f"over {self.timeout_s}s")
+        except Exception as error:  # sympy cannot compare these (nan, zoo, ...): not verified, so not kept
+            return failed("wrong_answer", 0.0, f"math-verify could not compare: {error}"[:200])
+        shown = str(prediction[-1])[:200]
+        return passed(1.0, shown) if correct else failed("wrong_answer", 0.0, shown)
+
+
+@register("choice", reasons=("wrong_answer", "no_answer", "no_reference"))
+@dataclass(frozen=True)
+class Choice:
+    """Multiple choice: the last option letter in the final answer (or boxed) equals the reference letter.
+    The option's text in the reference (`C. 1-i`) counts as an alias of its letter."""
+
+    def __call__(self, sample: Sample) -> Verdict:
+        if sample.domain != "choice":
+            return passed()
+        if not sample.reference:
+            return failed("no_reference")
+        gold_letter = _LETTER.match(sample.reference.strip())
+        if gold_letter is None:
+            return failed("no_reference", detail=f"no option letter in {sample.reference[:50]!r}")
+        final = last_boxed(sample.answer) or sample.answer
+        letters = _LETTER.findall(final)
+        if not letters:
+            alias = sample.reference.strip()[1:].lstrip(".): ").strip()
+            if alias and " ".join(alias.split()) in " ".join(final.split()):
+                return passed(1.0, alias)
+            return failed("no_answer")
+        return (
+            passed(1.0, letters[-1])
+            if letters[-1] == gold_letter.group(1)
+            else failed("wrong_answer", 0.0, letters[-1])
+        )

@@ -1,0 +1,47 @@
+"""Looping, the common failure of long chains of thought: repeated word n-grams and long repeated lines."""
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
+
+_WORD = re.compile(r"\S+")
+
+
+def repeated_ngram_ratio(text: str, n: int) -> float:
+    """Share of word n-grams that occur more than once (0: every n-gram distinct, near 1: one loop)."""
+    words = _WORD.findall(text)
+    if len(words) < n + 1:
+        return 0.0
+    grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    repeated = sum(count for count in grams.values() if count > 1)
+    return repeated / (len(words) - n + 1)
+
+
+def longest_repeated_line(text: str, min_chars: int) -> tuple[str, int]:
+    """The longest line of at least `min_chars` that occurs `count` > 1 times verbatim."""
+    counts = Counter(line.strip() for line in text.splitlines() if len(line.strip()) >= min_chars)
+    repeated = [(line, count) for line, count in counts.items() if count > 1]
+    return max(repeated, key=lambda item: (len(item[0]) * item[1], item[0]), default=("", 0))
+
+
+@register("repetition", reasons=("repetition",))
+@dataclass(frozen=True)
+class Repetition:
+    """Rejects looping reasoning: too many repeated word n-grams, or one long line said again and again."""
+
+    n: int = 10
+    max_ratio: float = 0.2
+    min_line_chars: int = 80
+    max_line_repeats: int = 3
+
+    def __call__(self, sample: Sample) -> Verdict:
+        text = f"{sample.reasoning}\n{sample.answer}"
+        ratio = repeated_ngram_ratio(text, self.n)
+        if ratio > self.max_ratio:
+            return failed("repetition", ratio, f"{ratio:.0%} of word {self.n}-grams repeat")
+        line, count = longest_repeated_line(text, self.min_line_chars)
+        if count > self.max_line_repeats:
+            return failed("repetition", ratio, f"line repeated {count} times: {line[:200]}")
+        return passed(ratio)

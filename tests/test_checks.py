@@ -1,0 +1,163 @@
+"""Every reason code of the default chain on real-looking traces, the check registry, and the runner."""
+
+import fake_checks  # noqa: F401 (registers spin_forever and raises)
+import pytest
+
+from cotfactory.filters.checks import REGISTRY, Sample
+from cotfactory.filters.runner import DEFAULT_CHECKS, CheckConfigError, CheckRunner, build_checks
+
+MATH_REASONING = (
+    "We need $\\frac{1}{2} + \\frac{1}{3}$. The common denominator is $6$, so this is "
+    "$\\frac{3}{6} + \\frac{2}{6} = \\frac{5}{6}$.\n\nCheck: $0.5 + 0.333\\ldots = 0.8\\overline{3}$, which is "
+    "$\\frac{5}{6}$. Good."
+)
+RIGHT = f"<think>\n{MATH_REASONING}\n</think>\n\nThe sum is $\\boxed{{\\dfrac{{5}}{{6}}}}$."
+LOOP = "Wait, let me recompute the denominator of the second fraction once more to be sure."
+LOOPING = "\n\n".join([LOOP] * 60)
+CASES = [
+    # (id, completion, fields, expected reason or None for accepted)
+    ("correct latex", RIGHT, {}, None),
+    ("correct, template opened think", RIGHT.replace("<think>\n", ""), {"opened_by_template": True}, None),
+    ("equivalent fraction", RIGHT.replace("\\dfrac{5}{6}", "\\frac{10}{12}"), {}, None),
+    ("wrong answer", RIGHT.replace("\\dfrac{5}{6}", "\\frac{2}{5}"), {}, "wrong_answer"),
+    ("no answer", RIGHT.replace("The sum is $\\boxed{\\dfrac{5}{6}}$.", "I am not sure."), {}, "no_answer"),
+    ("truncated", f"<think>\n{MATH_REASONING} So the next step", {"finish_reason": "length"}, "unclosed_think"),
+    ("truncated after think", RIGHT, {"finish_reason": "length"}, "truncated"),
+    ("unclosed think", f"<think>\n{MATH_REASONING}\n\nThe sum is 5/6.", {}, "unclosed_think"),
+    ("untagged", "The sum is $\\boxed{\\frac{5}{6}}$.", {}, "unclosed_think"),
+    ("stray tags", RIGHT + "\n<think>more</think>", {}, "extra_think_tags"),
+    ("empty reasoning", "<think>\n\n</think>\n\n$\\boxed{\\frac{5}{6}}$", {}, "empty_reasoning"),
+    ("empty answer", f"<think>\n{MATH_REASONING}\n</think>\n\n", {}, "empty_answer"),
+    ("looping", f"<think>\n{LOOPING}\n</think>\n\n$\\boxed{{\\frac{{5}}{{6}}}}$", {}, "repetition"),
+    ("long paragraph", f"<think>\n{'word ' * 900}\n</think>\n\n$\\boxed{{\\frac{{5}}{{6}}}}$", {}, "long_paragraph"),
+    (
+        "code in reasoning",
+        f"<think>\n{MATH_REASONING}\n```python\nprint(1/2 + 1/3)\n```\n</think>\n\n$\\boxed{{\\frac{{5}}{{6}}}}$",
+        {},
+        "code_in_reasoning",
+    ),
+    ("two boxed answers", RIGHT + " Or maybe $\\boxed{\\frac{2}{5}}$.", {}, "multiple_final_answers"),
+    ("same answer boxed twice", RIGHT + " Again: $\\boxed{\\dfrac{5}{6}}$.", {}, None),
+    ("no reference", RIGHT, {"reference": None}, "no_reference"),
+    ("too long", RIGHT, {"completion_tokens": 40000}, None),
+    (
+        "gsm8k commas",
+        "<think>\n1,200 pens a day for 3 days is 1,200 * 3 = 3,600.\n</think>\n\nThe answer is $\\boxed{3,600}$.",
+        {"reference": "3600"},
+        None,
+    ),
+    (
+        "gsm8k units",
+        "<think>\n9 eggs at $2 each.\n</think>\n\nShe makes \\boxed{18} dollars.",
+        {"reference": "18.0"},
+        None,
+    ),
+    (
+        "chinese reasoning",
+        "<think>\n小明有 15 个苹果，送出 6 个后剩 9 个，又买了 4 个，所以 $9 + 4 = 13$。\n</think>\n\n"
+        "答案是 $\\boxed{13}$。",
+        {"reference": "13"},
+        None,
+    ),
+    (
+        "choice right",
+        "<think>\nOption C fits.\n</think>\n\nThe answer is \\boxed{C}.",
+        {"domain": "choice", "reference": "C"},
+        None,
+    ),
+    (
+        "choice by option text",
+        "<think>\nz = 1 - i.\n</think>\n\nSo $z = 1-\\mathrm{i}$.",
+        {"domain": "choice", "reference": "C. 1-\\mathrm{i}"},
+        None,
+    ),
+    (
+        "choice wrong",
+        "<think>\nB fits.\n</think>\n\nAnswer: B",
+        {"domain": "choice", "reference": "C"},
+        "wrong_answer",
+    ),
+    ("pathological latex", RIGHT.replace("\\dfrac{5}{6}", "9^{9^{9^{9^{9}}}}"), {}, "verify_timeout"),
+]
+
+
+def make_sample(completion: str, fields: dict) -> Sample:
+    fields = {"reference": "\\frac{5}{6}", **fields}
+    opened = fields.pop("opened_by_template", False)
+    return Sample.from_completion("What is $\\frac12 + \\frac13$?", completion, opened_by_template=opened, **fields)
+
+
+@pytest.fixture(scope="module")
+def runner() -> CheckRunner:
+    checks = build_checks([*DEFAULT_CHECKS[:-1], {"name": "math_verify", "timeout_s": 2}])
+    with CheckRunner(checks, workers=2, timeout_s=20) as runner:
+        yield runner
+
+
+@pytest.mark.parametrize(("completion", "fields", "reason"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_reason_codes(runner: CheckRunner, completion: str, fields: dict, reason: str | None) -> None:
+    (decision,) = runner.run([make_sample(completion, fields)])
+    assert decision.reason == reason
+    assert decision.accepted == (reason is None)
+    if reason is not None:
+        failing = [name for name, verdict in decision.verdicts.items() if not verdict.passed]
+        assert failing and decision.verdicts[failing[0]].reason == reason
+
+
+def test_batch_keeps_order_and_skips_expensive_checks_for_rejects(runner: CheckRunner) -> None:
+    samples = [make_sample(c[1], c[2]) for c in CASES[:8]]
+    decisions = runner.run(samples)
+    assert [d.reason for d in decisions] == [c[3] for c in CASES[:8]]
+    truncated = decisions[5]
+    assert "math_verify" not in truncated.verdicts, "expensive checks only run on samples that passed the cheap ones"
+    assert decisions[0].verdicts["math_verify"].score == 1.0
+
+
+def test_all_checks_mode_computes_everything() -> None:
+    with CheckRunner(build_checks(), workers=1, all_checks=True) as runner:
+        (decision,) = runner.run([make_sample(f"<think>\n{LOOPING}\n</think>\n\n$\\boxed{{7}}$", {})])
+    assert set(decision.verdicts) == set(DEFAULT_CHECKS)
+    assert decision.reason == "repetition" and decision.verdicts["math_verify"].reason == "wrong_answer"
+
+
+def test_scores_hold_the_measured_values(runner: CheckRunner) -> None:
+    (decision,) = runner.run([make_sample(f"<think>\n{LOOPING}\n</think>\n\n$\\boxed{{7}}$", {})])
+    assert 0.9 < decision.verdicts["repetition"].score <= 1.0
+    (ok,) = runner.run([make_sample(RIGHT, {})])
+    assert ok.verdicts["repetition"].score == 0.0
+    assert ok.verdicts["long_paragraph"].score == max(len(p) for p in MATH_REASONING.split("\n\n"))
+
+
+def test_a_hung_check_times_out_without_breaking_the_batch() -> None:
+    checks = build_checks(["think_format", "spin_forever"])
+    samples = [make_sample(RIGHT, {}), make_sample("no tags", {}), make_sample(RIGHT, {})]
+    with CheckRunner(checks, workers=1, timeout_s=1.0) as runner:
+        decisions = runner.run(samples)
+        assert [d.reason for d in decisions] == ["verify_timeout", "unclosed_think", "verify_timeout"]
+        assert runner.run([make_sample("no tags", {})])[0].reason == "unclosed_think", "the runner still works"
+
+
+def test_a_check_that_raises_becomes_a_verdict() -> None:
+    with CheckRunner(build_checks(["raises"]), workers=1) as runner:
+        decisions = runner.run([make_sample(RIGHT, {}), make_sample(RIGHT, {})])
+    assert [d.reason for d in decisions] == ["check_error", "check_error"]
+    assert decisions[0].verdicts["raises"].detail == "KeyError: 'boom'"
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        (["no_such_check"], "unknown check 'no_such_check'"),
+        ([{"name": "repetition", "max_ration": 0.3}], "check 'repetition' has no setting 'max_ration'"),
+        ([{"name": "repetition", "max_ratio": "lots"}], "check 'repetition', setting 'max_ratio'"),
+    ],
+)
+def test_bad_check_config_names_the_problem(entries: list, message: str) -> None:
+    with pytest.raises(CheckConfigError, match=message):
+        build_checks(entries)
+
+
+def test_every_registered_reason_is_snake_case() -> None:
+    for spec in REGISTRY.values():
+        for reason in spec.reasons:
+            assert reason.replace("_", "").isalpha() and reason == reason.lower()
