@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 # Importing the check modules registers their checks.
-from cotfactory.filters import correctness, format_checks, repetition  # noqa: F401
+from cotfactory.filters import correctness, format_checks, language, repetition  # noqa: F401
 from cotfactory.filters.checks import REGISTRY, Check, Sample, Verdict, failed
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ DEFAULT_CHECKS: tuple[str, ...] = (
     "long_paragraph",
     "code_in_reasoning",
     "repetition",
+    "language",
     "multiple_final_answers",
     "choice",
     "math_verify",

@@ -56,8 +56,14 @@ CASES = [
         "chinese reasoning",
         "<think>\n小明有 15 个苹果，送出 6 个后剩 9 个，又买了 4 个，所以 $9 + 4 = 13$。\n</think>\n\n"
         "答案是 $\\boxed{13}$。",
-        {"reference": "13"},
+        {"reference": "13", "target_language": "zh"},
         None,
+    ),
+    (
+        "mixed zh/en reasoning",
+        f"<think>\n{MATH_REASONING} 所以答案是六分之五。\n</think>\n\nThe sum is $\\boxed{{\\frac{{5}}{{6}}}}$.",
+        {},
+        "language_mixed",
     ),
     (
         "choice right",
