@@ -38,10 +38,10 @@ TARGET_SCRIPTS = {
     "ru": frozenset({"CYRILLIC"}),
 }
 # Latin words a reasoning in another script may use: function names, units, common math shorthand.
-MATH_TERMS = frozenset(
-    "sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp lim max min sup inf gcd lcm mod "
-    "det rank dim deg arg cm mm km kg mg ml min h s ms mol rad deg kmh mph".split()  # noqa: SIM905 (a word list)
-)
+_FUNCTIONS = "sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp lim sup inf gcd lcm mod"
+_SHORTHAND = "max min det rank dim deg arg"
+_UNITS = "cm mm km kg mg ml ms mol rad kmh mph"
+MATH_TERMS = frozenset(f"{_FUNCTIONS} {_SHORTHAND} {_UNITS}".split())
 
 
 @lru_cache(maxsize=4096)
