@@ -11,7 +11,8 @@ from cotfactory.filters.language import LanguageConsistency, detect_language
 EN = (
     "Let $f(x) = \\sin^2 x + \\cos^2 x$. By the identity, $f(x) = 1$ for every real $x$. "
     "The area is $3 \\times 7 = 21$ cm^2, so with $\\alpha = 30^\\circ$ and $\\theta$ the angle, we get "
-    "$\\Delta = b^2 - 4ac$. In code, `np.linalg.det(M)` gives the determinant, and the helper `gcd_of_list` returns 6. The speed is 80 km/h, i.e. about 22.2 m/s. "
+    "$\\Delta = b^2 - 4ac$. In code, `np.linalg.det(M)` gives the determinant, and the helper `gcd_of_list` "
+    "returns 6. The speed is 80 km/h, i.e. about 22.2 m/s. "
 )
 ZH = (
     "设 $f(x) = \\sin^2 x + \\cos^2 x$，由恒等式可知 $f(x) = 1$。由 AM-GM 不等式，$a + b \\ge 2\\sqrt{ab}$，当且仅当 "
