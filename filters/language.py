@@ -15,13 +15,16 @@ from functools import lru_cache
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
 
 _STRIP = re.compile(
-    r"\$\$.*?\$\$|\$[^$\n]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\begin\{(\w+\*?)\}.*?\\end\{\1\}"  # LaTeX math
+    r"\$\$.*?\$\$|\$[^$\n]{1,300}\$|\\\(.*?\\\)|\\\[.*?\\\]|\\begin\{(\w+\*?)\}.*?\\end\{\1\}"  # LaTeX math
     r"|```.*?```|`[^`\n]*`"  # code
     r"|https?://\S+"  # URLs
     r"|\"[^\"\n]{0,200}\"|“[^”\n]{0,200}”|「[^」\n]{0,200}」|『[^』\n]{0,200}』"  # quotes
     r"|\\[A-Za-z]+",  # stray LaTeX commands outside delimiters (\frac, \times)
     re.DOTALL,
 )
+# A dollar sign of money ("$2 per egg", "US$ 66103 to"), not of math: left unpaired it would pair up with
+# the next math delimiter and hide the text between them.
+_CURRENCY = re.compile(r"\$(?=\s?\d[\d,]*(?:\.\d+)?\s+[^\W\d_])")
 _WORD = re.compile(r"[^\W\d_]+")
 _SEPARATOR = re.compile(r"^[\s,.;:!?()\[\]{}'\"“”‘’、，。；：！？（）·\-–—/]*$")
 
@@ -83,7 +86,7 @@ def tokens(text: str) -> list[Token]:
 
 def strip_non_language(text: str) -> str:
     """Text without math, code, quotes and URLs (each replaced by a space, so words do not join)."""
-    return _STRIP.sub(" ", text)
+    return _STRIP.sub(" ", _CURRENCY.sub(" ", text))
 
 
 def detect_language(text: str) -> str:

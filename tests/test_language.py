@@ -75,3 +75,9 @@ def test_real_traces_with_garbage_tails_are_flagged(shared_data: Path) -> None:
     rows = [json.loads(line) for line in (shared_data / "traces/qwen25math_cot_maj8/traces.jsonl").open()]
     flagged = {row["id"] for row in rows if not CHECK(sample(row["trace"], problem=row["problem"])).passed}
     assert flagged == {"qwen25math_cot_maj8#25/1", "qwen25math_cot_maj8#45/5", "qwen25math_cot_maj8#48/3"}
+
+
+def test_dollar_amounts_do_not_hide_text_from_the_check() -> None:
+    text = EN * 3 + "She sells eggs at $2 per egg. 因此 the total is $18. Then $x = 3$ and " + EN
+    verdict = CHECK(sample(text, language="en"))
+    assert verdict.reason == "language_mixed" and "因此" in verdict.detail
