@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 # Importing the check modules registers their checks.
 from cotfactory.filters import correctness, format_checks, language, repetition  # noqa: F401
 from cotfactory.filters.checks import REGISTRY, Check, Sample, Verdict, failed
+from cotfactory.storage.errors import CotfactoryError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ DEFAULT_CHECKS: tuple[str, ...] = (
 )
 
 
-class CheckConfigError(ValueError):
+class CheckConfigError(CotfactoryError, ValueError):
     """A check list names an unknown check or setting, or a bad value; the message names it."""
 
 

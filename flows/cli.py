@@ -139,6 +139,45 @@ def export(
 
 
 @app.command()
+def check(
+    traces: Annotated[list[Path], typer.Argument(help="JSONL or Parquet files of traces (problem, completion, ...).")],
+    config: Annotated[Path | None, typer.Option(help="A TOML file whose `checks` list to apply.")] = None,
+    checks: Annotated[
+        str | None, typer.Option(help="Comma-separated check names (default: the default chain).")
+    ] = None,
+    all_checks: Annotated[bool, typer.Option("--all", help="Compute every check on every sample.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write the verdicts here (JSONL) instead of stdout.")] = None,
+    problem_field: Annotated[str | None, typer.Option(help="Field holding the problem.")] = None,
+    answer_field: Annotated[str | None, typer.Option(help="Field holding the reference answer.")] = None,
+    completion_field: Annotated[str | None, typer.Option(help="Field holding the completion.")] = None,
+    language: Annotated[str | None, typer.Option(help="Target language when rows have no `language` field.")] = None,
+) -> None:
+    """Apply the checks to existing traces without storing anything: one verdict line per input line."""
+    from cotfactory.filters.runner import DEFAULT_CHECKS
+    from cotfactory.flows.check_traces import check_traces, checks_from_config
+
+    if config is not None and checks is not None:
+        raise CotfactoryError("give --config or --checks, not both")
+    chain = checks_from_config(config) if config else checks.split(",") if checks else list(DEFAULT_CHECKS)
+    options = {
+        "checks": chain,
+        "all_checks": all_checks,
+        "problem_field": problem_field,
+        "answer_field": answer_field,
+        "completion_field": completion_field,
+        "language": language,
+    }
+    if out is None:
+        funnel = check_traces(traces, sys.stdout, **options)
+    else:
+        with out.open("w") as stream:
+            funnel = check_traces(traces, stream, **options)
+    typer.echo(f"{funnel.total:,} samples checked", err=True)
+    for line in funnel.lines():
+        typer.echo(line, err=True)
+
+
+@app.command()
 def migrate(db: DbOption = Path(DEFAULT_DB)) -> None:
     """Create the store, or upgrade an older one to this version's schema."""
     version = Store(db).migrate()

@@ -17,12 +17,15 @@ from cotfactory.samplers.base import Completion, SamplingParams
 from cotfactory.storage import InputError, PromptRecord
 from cotfactory.storage.ids import prompt_id_for
 from cotfactory.storage.input_rows import DEFAULT_MAX_LINE_BYTES, InputRow, read_rows
-from cotfactory.storage.prompt_fields import PROBLEM_FIELDS
+from cotfactory.storage.prompt_fields import (
+    COMPLETION_FIELDS,
+    PROBLEM_FIELDS,
+    REASONING_FIELDS,
+    FieldError,
+    pick_field,
+)
 
 log = logging.getLogger(__name__)
-
-COMPLETION_FIELDS = ("completion", "generation", "output", "response", "trace")
-REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 
 class ReplayConfig(BaseModel):
@@ -35,16 +38,6 @@ class ReplayConfig(BaseModel):
     completion_field: str | None = None
     reasoning_field: str | None = None
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
-
-
-def _pick(fields: dict[str, Any], named: str | None, usual: Sequence[str], what: str, required: bool) -> Any:
-    names = (named,) if named else usual
-    for name in names:
-        if fields.get(name) is not None:
-            return fields[name]
-    if required:
-        raise ValueError(f"missing {what} field ({' or '.join(names)})")
-    return None
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -66,7 +59,7 @@ class ReplaySampler:
                     continue
                 try:
                     problem_id, completion = self._completion(row.fields)
-                except (ValueError, TypeError) as error:
+                except (FieldError, ValueError, TypeError) as error:
                     bad.append(InputRow(row.file, row.line, row.raw, error=str(error)))
                     continue
                 self._traces[problem_id].append(completion)
@@ -76,9 +69,9 @@ class ReplaySampler:
 
     def _completion(self, fields: dict[str, Any]) -> tuple[str, Completion]:
         config = self.config
-        problem = _pick(fields, config.problem_field, PROBLEM_FIELDS, "problem", required=True)
-        text = _pick(fields, config.completion_field, COMPLETION_FIELDS, "completion", required=True)
-        reasoning = _pick(fields, config.reasoning_field, REASONING_FIELDS, "reasoning", required=False)
+        problem = pick_field(fields, config.problem_field, PROBLEM_FIELDS, "problem", required=True)
+        text = pick_field(fields, config.completion_field, COMPLETION_FIELDS, "completion", required=True)
+        reasoning = pick_field(fields, config.reasoning_field, REASONING_FIELDS, "reasoning", required=False)
         if not isinstance(problem, str) or not isinstance(text, str):
             raise ValueError("problem and completion must be strings")
         completion = Completion(

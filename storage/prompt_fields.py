@@ -7,12 +7,15 @@ MATH-500 has `problem`/`answer`; GSM8K `question`/`answer` with the final answer
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cotfactory.storage.records import Domain, PromptRecord
 
 PROBLEM_FIELDS = ("problem", "question", "prompt", "input")
+COMPLETION_FIELDS = ("completion", "generation", "output", "response", "trace")
+REASONING_FIELDS = ("reasoning_content", "reasoning")
 ANSWER_FIELDS = ("answer", "final_answer", "reference", "expected_answer", "solution")
 
 _GSM8K_FINAL = re.compile(r"^####\s*(.+?)\s*$", re.MULTILINE)
@@ -74,6 +77,17 @@ def reference_text(value: Any, field: str) -> str | None:
     if field == "solution":
         raise FieldError("field 'solution' has no \\boxed{} final answer; name the answer field with --answer-field")
     return text
+
+
+def pick_field(fields: dict[str, Any], named: str | None, usual: Sequence[str], what: str, required: bool) -> Any:
+    """The value of field `named`, else of the first usual name present; FieldError when required and absent."""
+    names = (named,) if named else tuple(usual)
+    for name in names:
+        if fields.get(name) is not None:
+            return fields[name]
+    if required:
+        raise FieldError(f"missing {what} field ({' or '.join(names)})")
+    return None
 
 
 @dataclass(frozen=True)
