@@ -70,6 +70,9 @@ def tokens(text: str) -> list[Token]:
     found = []
     for match in _WORD.finditer(text):
         word, offset, run_start = match.group(), match.start(), 0
+        if word.isascii():  # most words of most traces: no per-character lookup needed
+            found.append(Token(word, "LATIN", offset, match.end()))
+            continue
         for index in range(1, len(word) + 1):
             if index == len(word) or script_of(word[index]) != script_of(word[run_start]):
                 script = script_of(word[run_start])

@@ -6,7 +6,7 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,12 +100,14 @@ def _init_worker(checks: list[NamedCheck]) -> None:
     _WORKER_CHECKS[:] = checks
 
 
-def _work(sample: Sample, stop_at_failure: bool) -> dict[str, Verdict]:
-    return _apply(_WORKER_CHECKS, sample, stop_at_failure=stop_at_failure)
+def _work(samples: list[Sample], stop_at_failure: bool) -> list[dict[str, Verdict]]:
+    return [_apply(_WORKER_CHECKS, sample, stop_at_failure=stop_at_failure) for sample in samples]
 
 
 class CheckRunner:
-    """Runs checks over batches; `all_checks` computes every check on every sample (for audits)."""
+    """Runs checks over batches in a pool of worker processes: each worker applies the cheap checks, then the
+    expensive ones if the cheap ones passed. `all_checks` computes every check on every sample (for audits);
+    `workers=0` runs everything in this process, without a hard timeout."""
 
     def __init__(
         self,
@@ -115,10 +117,10 @@ class CheckRunner:
         timeout_s: float = 30.0,
         all_checks: bool = False,
     ) -> None:
-        self.cheap = [c for c in checks if not c.expensive]
-        self.expensive = [c for c in checks if c.expensive]
+        # cheap first: an expensive check only runs when every cheap one passed
+        self.chain = [c for c in checks if not c.expensive] + [c for c in checks if c.expensive]
         self.order = [c.name for c in checks]
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = (os.cpu_count() or 1) if workers is None else workers
         self.timeout_s = timeout_s
         self.all_checks = all_checks
         self._pool: ProcessPoolExecutor | None = None
@@ -141,7 +143,7 @@ class CheckRunner:
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self.expensive,),
+                initargs=(self.chain,),
             )
         return self._pool
 
@@ -152,45 +154,56 @@ class CheckRunner:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    def _run_expensive(self, samples: Sequence[Sample]) -> list[dict[str, Verdict]]:
+    def _timed_out(self) -> dict[str, Verdict]:
+        hung = next((c.name for c in self.chain if c.expensive), self.chain[0].name)
+        return {hung: failed("verify_timeout", detail=f"no verdict within {self.timeout_s:g}s")}
+
+    def _run_pool(self, samples: Sequence[Sample]) -> list[dict[str, Verdict]]:
+        """Samples go out in small chunks (less inter-process traffic than one by one). A chunk that passes
+        the timeout is sent again one sample at a time, so only the sample that hangs gets `verify_timeout`."""
         results: list[dict[str, Verdict] | None] = [None] * len(samples)
-        pending = list(range(len(samples)))
-        while pending:
+        chunk = max(1, min(16, len(samples) // (self.workers * 4)))
+        queue = [list(range(start, min(start + chunk, len(samples)))) for start in range(0, len(samples), chunk)]
+        while queue:
             pool = self._get_pool()
-            futures: list[tuple[int, Future]] = [
-                (index, pool.submit(_work, samples[index], not self.all_checks)) for index in pending
+            futures = [
+                (indices, pool.submit(_work, [samples[i] for i in indices], not self.all_checks)) for indices in queue
             ]
-            pending = []
-            for position, (index, future) in enumerate(futures):
+            queue = []
+            for position, (indices, future) in enumerate(futures):
                 try:
-                    results[index] = future.result(timeout=self.timeout_s)
+                    for index, verdicts in zip(
+                        indices, future.result(timeout=self.timeout_s * len(indices)), strict=True
+                    ):
+                        results[index] = verdicts
                 except FutureTimeout:
-                    # A hung check (math-verify's own alarm did not fire): this sample times out, the pool
-                    # is replaced and the samples not finished yet are submitted again.
-                    results[index] = {
-                        self.expensive[0].name: failed("verify_timeout", detail=f"over {self.timeout_s:g}s")
-                    }
-                    pending = [i for i, f in futures[position + 1 :] if not f.done() or f.exception() is not None]
-                    for i, f in futures[position + 1 :]:
-                        if f.done() and f.exception() is None:
-                            results[i] = f.result()
-                    self._kill_pool()
+                    if len(indices) == 1:
+                        results[indices[0]] = self._timed_out()
+                    else:
+                        queue.extend([index] for index in indices)
+                    for later_indices, later in futures[position + 1 :]:
+                        if later.done() and later.exception() is None:
+                            for index, verdicts in zip(later_indices, later.result(), strict=True):
+                                results[index] = verdicts
+                        else:
+                            queue.append(later_indices)
+                    self._kill_pool()  # its worker may spin forever
                     break
         return [result or {} for result in results]
 
     def run(self, samples: Sequence[Sample]) -> list[Decision]:
         """A decision per sample, in order."""
-        verdicts = [_apply(self.cheap, sample, stop_at_failure=not self.all_checks) for sample in samples]
-        survivors = [i for i, v in enumerate(verdicts) if self.all_checks or all(x.passed for x in v.values())]
-        if self.expensive and survivors:
-            for index, extra in zip(survivors, self._run_expensive([samples[i] for i in survivors]), strict=True):
-                verdicts[index].update(extra)
+        if not samples:
+            return []
+        if self.workers == 0:
+            computed = [_apply(self.chain, sample, stop_at_failure=not self.all_checks) for sample in samples]
+        else:
+            computed = self._run_pool(samples)
         decisions = []
-        for computed in verdicts:
+        for verdicts in computed:
             first_failure = next(
-                (computed[name] for name in self.order if name in computed and not computed[name].passed), None
+                (verdicts[name] for name in self.order if name in verdicts and not verdicts[name].passed), None
             )
-            decisions.append(
-                Decision(first_failure is None, first_failure.reason if first_failure else None, computed)
-            )
+            reason = first_failure.reason if first_failure else None
+            decisions.append(Decision(first_failure is None, reason, verdicts))
         return decisions
