@@ -16,6 +16,8 @@ from pydantic import TypeAdapter, ValidationError
 # Importing the check modules registers their checks.
 from cotfactory.filters import correctness, format_checks, language, repetition  # noqa: F401
 from cotfactory.filters.checks import REGISTRY, Check, Sample, Verdict, failed
+from cotfactory.filters.judge import LlmJudge
+from cotfactory.filters.majority import vote
 from cotfactory.storage.errors import CotfactoryError
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,10 @@ def _init_worker(checks: list[NamedCheck]) -> None:
     _WORKER_CHECKS[:] = checks
 
 
+def _ready() -> None:
+    pass
+
+
 def _work(samples: list[Sample], stop_at_failure: bool) -> list[dict[str, Verdict]]:
     return [_apply(_WORKER_CHECKS, sample, stop_at_failure=stop_at_failure) for sample in samples]
 
@@ -116,6 +122,8 @@ class CheckRunner:
         workers: int | None = None,
         timeout_s: float = 30.0,
         all_checks: bool = False,
+        majority_vote: bool = False,
+        judge: LlmJudge | None = None,
     ) -> None:
         # cheap first: an expensive check only runs when every cheap one passed
         self.chain = [c for c in checks if not c.expensive] + [c for c in checks if c.expensive]
@@ -123,6 +131,8 @@ class CheckRunner:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self.timeout_s = timeout_s
         self.all_checks = all_checks
+        self.majority_vote = majority_vote
+        self.judge = judge
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> "CheckRunner":
@@ -145,6 +155,9 @@ class CheckRunner:
                 initializer=_init_worker,
                 initargs=(self.chain,),
             )
+            # Wait until the workers run: a new interpreter's start must not count against a sample's timeout.
+            for started in [self._pool.submit(_ready) for _ in range(self.workers)]:
+                started.result(timeout=300)
         return self._pool
 
     def _kill_pool(self) -> None:
@@ -195,15 +208,34 @@ class CheckRunner:
         """A decision per sample, in order."""
         if not samples:
             return []
+        votes: list[str | None] = [None] * len(samples)
+        if self.majority_vote:
+            samples, votes = map(list, zip(*vote(samples), strict=True))
         if self.workers == 0:
             computed = [_apply(self.chain, sample, stop_at_failure=not self.all_checks) for sample in samples]
         else:
             computed = self._run_pool(samples)
-        decisions = []
-        for verdicts in computed:
-            first_failure = next(
-                (verdicts[name] for name in self.order if name in verdicts and not verdicts[name].passed), None
-            )
-            reason = first_failure.reason if first_failure else None
-            decisions.append(Decision(first_failure is None, reason, verdicts))
-        return decisions
+        for verdicts, outcome in zip(computed, votes, strict=True):
+            if outcome is not None:
+                verdicts["majority_vote"] = Verdict(True, None, None, outcome)
+        if self.judge is not None:
+            self._apply_judge(samples, computed)
+        return [self._decide(verdicts) for verdicts in computed]
+
+    def _apply_judge(self, samples: Sequence[Sample], computed: list[dict[str, Verdict]]) -> None:
+        """The judge sees the samples math-verify rejected as wrong; its verdict overrides that one."""
+        rejected = [
+            i for i, v in enumerate(computed) if "math_verify" in v and v["math_verify"].reason == "wrong_answer"
+        ]
+        for index, verdict in zip(rejected, self.judge.judge([samples[i] for i in rejected]), strict=True):
+            computed[index]["llm_judge"] = verdict
+
+    def _decide(self, verdicts: dict[str, Verdict]) -> Decision:
+        judged = verdicts.get("llm_judge")
+        overruled = {"math_verify"} if judged is not None and judged.passed else set()
+        failures = [
+            verdicts[name]
+            for name in [*self.order, "llm_judge"]
+            if name in verdicts and name not in overruled and not verdicts[name].passed
+        ]
+        return Decision(not failures, failures[0].reason if failures else None, verdicts)
