@@ -10,15 +10,21 @@ from functools import lru_cache
 from typing import Any
 
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
-from cotfactory.storage.prompt_fields import last_boxed
+from cotfactory.storage.prompt_fields import boxed_contents, last_boxed
 
-_LETTER = re.compile(r"\b([A-J])\b")
+_LETTER = re.compile(r"(?<![A-Za-z])([A-J])(?![A-Za-z])")
+# Only `0,5`-style: `1,2` is more often a list of two answers than a decimal in a comma locale.
+_DECIMAL_COMMA = re.compile(r"^-?0,\d+$")
 _NUMBER_NOISE = re.compile(r"(?<=\d),(?=\d{3}\b)|\s+")
 
 
 def normalize_number_text(text: str) -> str:
-    """GSM8K-style answers: drop thousands separators, spaces and a trailing `.0` (`3,600.0` -> `3600`)."""
-    text = _NUMBER_NOISE.sub("", text.strip().rstrip("."))
+    """GSM8K-style answers: drop thousands separators, spaces and a trailing `.0` (`3,600.0` -> `3600`);
+    a decimal comma after a zero (`0,111`) becomes a point."""
+    text = text.strip().rstrip(".")
+    if _DECIMAL_COMMA.match(text):
+        text = text.replace(",", ".")
+    text = _NUMBER_NOISE.sub("", text)
     return re.sub(r"^(-?\d+)\.0+$", r"\1", text)
 
 
@@ -36,9 +42,11 @@ def _parse_gold(reference: str, timeout: int) -> list[Any]:
 def _parse_prediction(answer: str, timeout: int) -> tuple[list[Any], str | None]:
     from math_verify import parse
 
-    boxed = last_boxed(answer)
-    if boxed is not None:
-        return parse(f"\\boxed{{{normalize_number_text(boxed) or boxed}}}", parsing_timeout=timeout), boxed
+    boxes = boxed_contents(answer)
+    if len(boxes) == 1:
+        return parse(f"\\boxed{{{normalize_number_text(boxes[0]) or boxes[0]}}}", parsing_timeout=timeout), boxes[0]
+    # No box: math-verify's own extraction. Several boxes: math-verify joins them into one answer (a set of
+    # solutions boxed one by one); conflicting boxes are the `multiple_final_answers` check's business.
     return parse(answer, parsing_timeout=timeout), None
 
 
@@ -79,29 +87,53 @@ class MathVerify:
         return passed(1.0, shown) if correct else failed("wrong_answer", 0.0, shown)
 
 
+_ANCHOR = re.compile(r"(?:answer|réponse|respuesta|antwort|答案|选)\s*(?:is|est|es|ist|是|为|:|：)?", re.IGNORECASE)
+
+
+def _letters(text: str) -> list[str]:
+    return _LETTER.findall(text)
+
+
+def chosen_letter(text: str) -> str | None:
+    """The option a final answer picks: a boxed letter, else the first letter after "the answer is" (in a few
+    languages), else the first option letter of the text ("D. it can't be A or B" picks D)."""
+    boxed = last_boxed(text)
+    if boxed is not None and (letters := _letters(boxed)):
+        return letters[-1]
+    anchors = list(_ANCHOR.finditer(text))
+    if anchors and (letters := _letters(text[anchors[-1].end() :])):
+        return letters[0]
+    letters = _letters(text)
+    return letters[0] if letters else None
+
+
+def reference_letter(reference: str) -> str | None:
+    """The option letter of a reference: `C`, `(D) Alina`, or the last line's leading `(C) Cecile`."""
+    for line in reversed(reference.strip().splitlines()):
+        match = re.match(r"\s*\(?([A-J])(?:[).:\s]|$)", line)
+        if match:
+            return match.group(1)
+    return None
+
+
 @register("choice", reasons=("wrong_answer", "no_answer", "no_reference"))
 @dataclass(frozen=True)
 class Choice:
-    """Multiple choice: the last option letter in the final answer (or boxed) equals the reference letter.
-    The option's text in the reference (`C. 1-i`) counts as an alias of its letter."""
+    """Multiple choice: the option letter the final answer picks equals the reference letter. The option's
+    text in the reference (`C. 1-i`) counts as an alias of its letter."""
 
     def __call__(self, sample: Sample) -> Verdict:
         if sample.domain != "choice":
             return passed()
         if not sample.reference:
             return failed("no_reference")
-        gold_letter = _LETTER.match(sample.reference.strip())
-        if gold_letter is None:
+        gold = reference_letter(sample.reference)
+        if gold is None:
             return failed("no_reference", detail=f"no option letter in {sample.reference[:50]!r}")
-        final = last_boxed(sample.answer) or sample.answer
-        letters = _LETTER.findall(final)
-        if not letters:
+        picked = chosen_letter(sample.answer)
+        if picked is None:
             alias = sample.reference.strip()[1:].lstrip(".): ").strip()
-            if alias and " ".join(alias.split()) in " ".join(final.split()):
+            if alias and " ".join(alias.split()) in " ".join(sample.answer.split()):
                 return passed(1.0, alias)
             return failed("no_answer")
-        return (
-            passed(1.0, letters[-1])
-            if letters[-1] == gold_letter.group(1)
-            else failed("wrong_answer", 0.0, letters[-1])
-        )
+        return passed(1.0, picked) if picked == gold else failed("wrong_answer", 0.0, picked)

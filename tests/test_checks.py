@@ -100,6 +100,12 @@ def runner() -> CheckRunner:
         yield runner
 
 
+@pytest.fixture(scope="module")
+def math_runner() -> CheckRunner:
+    with CheckRunner(build_checks(["math_verify"]), workers=1) as runner:
+        yield runner
+
+
 @pytest.mark.parametrize(("completion", "fields", "reason"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_reason_codes(runner: CheckRunner, completion: str, fields: dict, reason: str | None) -> None:
     (decision,) = runner.run([make_sample(completion, fields)])
@@ -167,3 +173,39 @@ def test_every_registered_reason_is_snake_case() -> None:
     for spec in REGISTRY.values():
         for reason in spec.reasons:
             assert reason.replace("_", "").isalpha() and reason == reason.lower()
+
+
+@pytest.mark.parametrize(
+    ("answer", "reference", "passes"),
+    [
+        ("The answer is for sure D, it can't be A or B", "D", True),
+        ("D. it can't be A or B", "D", True),
+        ("B。不是 A", "B", True),
+        ("So the answer is \\boxed{C}.", "(C) Cecile", True),
+        ("I pick A.", "Alina and the answer is\n(C) Cecile", False),
+    ],
+)
+def test_choice_letters(answer: str, reference: str, passes: bool) -> None:
+    from cotfactory.filters.correctness import Choice
+
+    verdict = Choice()(Sample("q", answer, "r", answer, "tagged", reference=reference, domain="choice"))
+    assert verdict.passed == passes, verdict
+
+
+@pytest.mark.parametrize(
+    ("answer", "reference", "reason"),
+    [
+        ("$\\boxed{(2, 2)} \\quad \\text{and} \\quad \\boxed{(6, 2)}$", "(2, 2), (6, 2)", None),
+        ("$\\boxed{-2,1}$", "1, -2", None),
+        ("$\\boxed{-2.1}$", "-2,1", "wrong_answer"),
+        ("$\\boxed{0.111}$", "0,111", None),
+        ("$\\boxed{3,600}$", "3600", None),
+    ],
+)
+def test_math_answers_of_several_parts(
+    math_runner: CheckRunner, answer: str, reference: str, reason: str | None
+) -> None:
+    (decision,) = math_runner.run(
+        [make_sample(f"<think>\n{MATH_REASONING}\n</think>\n\n{answer}", {"reference": reference})]
+    )
+    assert decision.verdicts["math_verify"].reason == reason
