@@ -28,12 +28,22 @@ def normalize_number_text(text: str) -> str:
     return re.sub(r"^(-?\d+)\.0+$", r"\1", text)
 
 
+_PERCENT_WORDS = re.compile(r"\s*\b(?:percentage|percent|pct)\b")
+_AND = re.compile(r"\s*\\(?:text|mathrm)\{\s*and\s*\}\s*")
+
+
+def _normalize_words(answer: str) -> str:
+    """Words math-verify does not read inside an answer: `28 percent` is `28\\%`, `6 \\text{ and } 8` is `6, 8`."""
+    return _AND.sub(", ", _PERCENT_WORDS.sub("\\%", answer))
+
+
 @lru_cache(maxsize=65536)
 def _parse_gold(reference: str, timeout: int) -> list[Any]:
     from math_verify import parse
 
     # Parsed once per prompt and worker (the cache). A bare answer is boxed so that any LaTeX in it is the
     # extraction target; one already delimited ($...$, \\boxed) is parsed as written.
+    reference = _normalize_words(reference)
     if "$" in reference or "\\boxed" in reference or "\\(" in reference or "\\[" in reference:
         return parse(reference, parsing_timeout=timeout)
     return parse(f"\\boxed{{{normalize_number_text(reference) or reference}}}", parsing_timeout=timeout)
@@ -42,7 +52,7 @@ def _parse_gold(reference: str, timeout: int) -> list[Any]:
 def _parse_prediction(answer: str, timeout: int) -> tuple[list[Any], str | None]:
     from math_verify import parse
 
-    boxes = boxed_contents(answer)
+    boxes = [_normalize_words(box) for box in boxed_contents(answer)]
     if len(boxes) == 1:
         return parse(f"\\boxed{{{normalize_number_text(boxes[0]) or boxes[0]}}}", parsing_timeout=timeout), boxes[0]
     # No box: math-verify's own extraction. Several boxes: math-verify joins them into one answer (a set of

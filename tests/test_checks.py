@@ -200,6 +200,8 @@ def test_choice_letters(answer: str, reference: str, passes: bool) -> None:
         ("$\\boxed{-2.1}$", "-2,1", "wrong_answer"),
         ("$\\boxed{0.111}$", "0,111", None),
         ("$\\boxed{3,600}$", "3600", None),
+        ("$\\boxed{28 percent}$", "28\\%", None),
+        ("$\\boxed{6 \\text{ and } 8}$", "6, 8", None),
     ],
 )
 def test_math_answers_of_several_parts(
