@@ -55,9 +55,10 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=400)
     args = parser.parse_args()
     rng = random.Random(0)
-    en, zh, ja = (lines(args.data, "sentences", lang) for lang in ("en", "zh", "ja"))
+    en, zh, ja, de = (lines(args.data, "sentences", lang) for lang in ("en", "zh", "ja", "de"))
     en_pairs = lines(args.data, "word-pairs", "en")
     check = LanguageConsistency()
+    same_script = LanguageConsistency(same_script=("en", "de"))
     cases: list[tuple[str, str, str, bool]] = []  # (kind, text, language, mixed)
     for _ in range(args.docs):
         cases.append(("en pure", " ".join(reasoning(rng, en, MATH_EN)), "en", False))
@@ -66,10 +67,18 @@ def main() -> None:
         cases.append(("en + ja fragment", plant(rng, reasoning(rng, en, MATH_EN), cjk_fragment(rng, ja)), "en", True))
         words = " ".join(rng.choice(en_pairs) for _ in range(rng.randint(1, 2)))
         cases.append(("zh + en words", plant(rng, reasoning(rng, zh, MATH_ZH, 4000), words), "zh", True))
+        # same script: needs lingua (same_script=("en", "de")); a German sentence of 4+ words
+        german = rng.choice([sentence for sentence in de if len(sentence.split()) >= 4])
+        cases.append(("en pure [en,de]", " ".join(reasoning(rng, en, MATH_EN)), "en", False))
+        cases.append(
+            ("de pure [en,de]", " ".join(reasoning(rng, de, MATH_EN.replace("returns", "ergibt"))), "de", False)
+        )
+        cases.append(("en + de sentence", plant(rng, reasoning(rng, en, MATH_EN), german), "en", True))
     flagged_by_kind: dict[str, list[int]] = {}
     true_positive = false_positive = positives = 0
     for kind, text, language, mixed in cases:
-        verdict = check(Sample("", text, text, "", "tagged", target_language=language))
+        chosen = same_script if "[en,de]" in kind or kind == "en + de sentence" else check
+        verdict = chosen(Sample("", text, text, "", "tagged", target_language=language))
         flagged = verdict.reason == "language_mixed"
         flagged_by_kind.setdefault(kind, [0, 0])
         flagged_by_kind[kind][0] += flagged

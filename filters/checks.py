@@ -5,8 +5,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cotfactory.filters.parse import ParsedCompletion, ThinkFormat, parse_completion
+from cotfactory.storage.errors import CotfactoryError
 
 Cost = Literal["cheap", "expensive"]
+
+
+class CheckSetupError(CotfactoryError, RuntimeError):
+    """A check cannot work on this machine (a missing optional package); the message says what to install."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
+from cotfactory.filters.same_script import detector, foreign_sentences
 
 _STRIP = re.compile(
     r"\$\$.*?\$\$|\$[^$\n]{1,300}\$|\\\(.*?\\\)|\\\[.*?\\\]|\\begin\{(\w+\*?)\}.*?\\end\{\1\}"  # LaTeX math
@@ -115,6 +116,14 @@ class LanguageConsistency:
     min_fragment: int = 2
     check_answer: bool = True
     min_answer_words: int = 3
+    # Languages sharing the target's script to tell apart with lingua (e.g. ["en", "de"]); empty: script only.
+    same_script: tuple[str, ...] = ()
+    min_sentence_words: int = 4
+    min_confidence: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.same_script:
+            detector(tuple(sorted(set(self.same_script))))  # fail at config time, not in a worker
 
     def _is_foreign(self, token: Token, target: frozenset[str]) -> bool:
         if token.script in target or token.script == "GREEK":
@@ -149,6 +158,14 @@ class LanguageConsistency:
         fragments = self._fragments(text, words, target)
         if fragments:
             return failed("language_mixed", share, f"{language} reasoning with {fragments[0][:80]!r}")
+        if self.same_script and language in self.same_script and words:
+            foreign_text = foreign_sentences(
+                text, language, self.same_script, min_words=self.min_sentence_words, min_confidence=self.min_confidence
+            )
+            if foreign_text:
+                share = min(share, 1 - sum(count for _, _, count in foreign_text) / len(words))
+                sentence, code, _ = foreign_text[0]
+                return failed("language_mixed", share, f"{language} reasoning with {code}: {sentence[:80]!r}")
         if share < self.min_share:
             return failed("language_mixed", share, f"{share:.1%} {language}")
         if self.check_answer:

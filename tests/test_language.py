@@ -81,3 +81,24 @@ def test_dollar_amounts_do_not_hide_text_from_the_check() -> None:
     text = EN * 3 + "She sells eggs at $2 per egg. 因此 the total is $18. Then $x = 3$ and " + EN
     verdict = CHECK(sample(text, language="en"))
     assert verdict.reason == "language_mixed" and "因此" in verdict.detail
+
+
+GERMAN = "Dann addieren wir die beiden Zahlen und erhalten das Ergebnis. "
+ENGLISH = "Then we add the two numbers and we get the result. "
+
+
+def test_same_script_languages_are_told_apart_with_lingua() -> None:
+    check = LanguageConsistency(same_script=("en", "de"))
+    mixed = check(sample(EN * 5 + GERMAN + EN * 5, language="en"))
+    assert mixed.reason == "language_mixed" and "with de:" in mixed.detail and mixed.score < 1.0
+    assert check(sample(EN * 10 + ENGLISH * 5, language="en")).passed
+    assert check(sample(("$x = 4$. " + GERMAN) * 10, language="de")).passed
+    assert CHECK(sample(EN * 5 + GERMAN + EN * 5, language="en")).passed, "script counting alone cannot tell"
+
+
+def test_unknown_same_script_language_fails_at_config_time() -> None:
+    from cotfactory.filters.checks import CheckSetupError
+    from cotfactory.filters.runner import build_checks
+
+    with pytest.raises(CheckSetupError, match="does not know"):
+        build_checks([{"name": "language", "same_script": ["en", "xx"]}])
