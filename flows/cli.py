@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import polars as pl
 import typer
 
-from cotfactory.flows.import_prompts import import_prompts
+from cotfactory.flows.import_prompts import describe_bad_rows, import_prompts
 from cotfactory.storage import Store, query
 from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.export import FORMATS, export_jsonl
@@ -68,8 +68,6 @@ def import_prompts_command(
         max_line_bytes=max_line_bytes,
     )
     if report.bad_rows:
-        from cotfactory.flows.import_prompts import describe_bad_rows
-
         typer.echo(describe_bad_rows(report.bad_rows), err=True)
     typer.echo(f"{db}: {report.summary()}")
 
