@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from cotfactory.filters.checks import Sample
 from cotfactory.filters.runner import DEFAULT_CHECKS, CheckConfigError, CheckRunner, Decision, build_checks
 from cotfactory.storage import InputError
-from cotfactory.storage.input_rows import InputRow, read_rows
+from cotfactory.storage.input_rows import InputRow, describe_bad_rows, read_rows
 from cotfactory.storage.prompt_fields import COMPLETION_FIELDS, REASONING_FIELDS, FieldError, FieldMapping, pick_field
 
 BATCH = 512
@@ -81,8 +81,7 @@ def _samples(
             except FieldError as error:
                 bad.append(InputRow(row.file, row.line, row.raw, error=str(error)))
     if bad:
-        listed = "\n".join(f"{row.location}: {row.error}" for row in bad[:200])
-        raise InputError(f"{len(bad):,} bad rows, nothing checked:\n{listed}")
+        raise InputError(f"{len(bad):,} bad rows, nothing checked:\n{describe_bad_rows(bad)}")
     yield from samples
 
 

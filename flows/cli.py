@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 import polars as pl
 import typer
 
-from cotfactory.flows.import_prompts import describe_bad_rows, import_prompts
+from cotfactory.flows.import_prompts import import_prompts
 from cotfactory.storage import Store, query
 from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.export import FORMATS, export_jsonl
-from cotfactory.storage.input_rows import DEFAULT_MAX_LINE_BYTES
+from cotfactory.storage.input_rows import DEFAULT_MAX_LINE_BYTES, describe_bad_rows
 
 app = typer.Typer(
     help="cotfactory: sample chains of thought, keep the good ones, store them in DuckDB, export SFT shards.",

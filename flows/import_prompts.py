@@ -7,12 +7,11 @@ from typing import Literal
 
 from cotfactory.storage import InputError, PromptRecord, QuarantineRecord, Store
 from cotfactory.storage.ids import xxh3_id
-from cotfactory.storage.input_rows import DEFAULT_MAX_LINE_BYTES, InputRow, read_rows
+from cotfactory.storage.input_rows import DEFAULT_MAX_LINE_BYTES, InputRow, describe_bad_rows, read_rows
 from cotfactory.storage.prompt_fields import FieldError, FieldMapping
 from cotfactory.storage.records import Domain
 
 OnError = Literal["fail", "quarantine"]
-MAX_REPORTED_LINES = 200
 
 
 @dataclass
@@ -41,14 +40,6 @@ class ImportReport:
         if self.quarantined:
             parts.append(f"{self.quarantined:,} bad rows quarantined")
         return ", ".join(parts)
-
-
-def describe_bad_rows(rows: Sequence[InputRow]) -> str:
-    """FILE:LINE: problem, one line per bad row (the first MAX_REPORTED_LINES of them)."""
-    lines = [f"{row.location}: {row.error}" for row in rows[:MAX_REPORTED_LINES]]
-    if len(rows) > MAX_REPORTED_LINES:
-        lines.append(f"... and {len(rows) - MAX_REPORTED_LINES:,} more bad rows")
-    return "\n".join(lines)
 
 
 def _source_name(path: Path) -> str:

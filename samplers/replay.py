@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from cotfactory.samplers.base import Completion, SamplingParams
 from cotfactory.storage import InputError, PromptRecord
 from cotfactory.storage.ids import prompt_id_for
-from cotfactory.storage.input_rows import DEFAULT_MAX_LINE_BYTES, InputRow, read_rows
+from cotfactory.storage.input_rows import DEFAULT_MAX_LINE_BYTES, InputRow, describe_bad_rows, read_rows
 from cotfactory.storage.prompt_fields import (
     COMPLETION_FIELDS,
     PROBLEM_FIELDS,
@@ -64,8 +64,7 @@ class ReplaySampler:
                     continue
                 self._traces[problem_id].append(completion)
         if bad:
-            listed = "\n".join(f"{row.location}: {row.error}" for row in bad[:200])
-            raise InputError(f"{len(bad):,} bad trace rows:\n{listed}")
+            raise InputError(f"{len(bad):,} bad trace rows:\n{describe_bad_rows(bad)}")
 
     def _completion(self, fields: dict[str, Any]) -> tuple[str, Completion]:
         config = self.config

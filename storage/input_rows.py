@@ -8,7 +8,7 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from cotfactory.storage.errors import InputError
 
 DEFAULT_MAX_LINE_BYTES = 4 * 1024 * 1024
+MAX_REPORTED_LINES = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,14 @@ class InputRow:
     @property
     def location(self) -> str:
         return f"{self.file}:{self.line}"
+
+
+def describe_bad_rows(rows: Sequence["InputRow"]) -> str:
+    """FILE:LINE: problem, one line per bad row (the first MAX_REPORTED_LINES of them)."""
+    lines = [f"{row.location}: {row.error}" for row in rows[:MAX_REPORTED_LINES]]
+    if len(rows) > MAX_REPORTED_LINES:
+        lines.append(f"... and {len(rows) - MAX_REPORTED_LINES:,} more bad rows")
+    return "\n".join(lines)
 
 
 def _open_binary(path: Path) -> io.BufferedIOBase:

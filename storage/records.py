@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cotfactory.storage.ids import normalize_problem, prompt_id_for, sample_id_for
+from cotfactory.storage.ids import prompt_id_for, sample_id_for
 
 Domain = Literal["math", "code", "choice", "general"]
 RunStatus = Literal["running", "completed", "failed", "cancelled"]
@@ -57,10 +57,6 @@ class PromptRecord(Record):
     def create(cls, problem: str, **fields: Any) -> "PromptRecord":
         """A prompt whose id is computed from its problem."""
         return cls(prompt_id=prompt_id_for(problem), problem=problem, **fields)
-
-    @property
-    def normalized_problem(self) -> str:
-        return normalize_problem(self.problem)
 
 
 class RunRecord(Record):

@@ -107,11 +107,6 @@ class Store:
         with self.transaction() as con:
             return insert(con, prompts)
 
-    def quarantine(self, lines: Sequence[QuarantineRecord]) -> int:
-        """Keep malformed input lines with their error; the same line quarantined twice is kept once."""
-        with self.transaction() as con:
-            return insert(con, lines)
-
     def import_prompts(self, prompts: Sequence[PromptRecord], quarantined: Sequence[QuarantineRecord]) -> int:
         """Prompts and quarantined lines of one import, in one transaction. Returns how many prompts were new."""
         with self.transaction() as con:

@@ -8,7 +8,6 @@ from pathlib import Path
 from cotfactory.storage import PromptRecord, RunRecord, SampleRecord, Store, VerdictRecord
 
 TESTS = Path(__file__).resolve().parent
-CHECKS = ("format", "correctness")
 TRACE_TEXT = (
     "let x be the number of apples so that 3x + 5 = 20 therefore x equals five wait check again the sum "
     "of the roots is given by Vieta so we need b over a hence the answer follows because"
