@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SOURCES := $(shell find flows samplers filters storage -name '*.py' -o -name py.typed) pyproject.toml
 DB ?= examples/demo.duckdb
+# The run `make demo` makes; on a GPU machine: make demo EXTRAS=gpu,dev CONFIG=examples/run-gpu.toml
+CONFIG ?= examples/run.toml
 # cpu: the CPU build of vLLM (the tests run the real engine on a tiny model); use EXTRAS=gpu,dev on a GPU machine.
 EXTRAS ?= cpu,dev
 
@@ -20,9 +22,14 @@ $(VENV)/.installed: $(SOURCES)
 
 setup: $(VENV)/.installed
 
-demo: setup
-	$(BIN)/cotfactory import-prompts examples/prompts.jsonl --db $(DB) --source example
-	$(BIN)/cotfactory sql "select source, domain, count(*) as prompts, count(reference) as with_reference from prompts group by all" --db $(DB)
+# The CPU example samples a tiny random-weight model built on the spot (no hub download).
+examples/tiny-model/config.json: examples/tiny_model.py | setup
+	$(BIN)/python examples/tiny_model.py examples/tiny-model
+
+demo: setup examples/tiny-model/config.json
+	VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} VLLM_NO_USAGE_STATS=1 $(BIN)/cotfactory run $(CONFIG) --db $(DB)
+	$(BIN)/cotfactory status --db $(DB)
+	$(BIN)/cotfactory sql "select p.source, count(distinct s.prompt_id) as prompts, count(*) as samples, count(*) filter (where s.accepted) as accepted from samples s join prompts p using (prompt_id) group by all" --db $(DB)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.extend(str(Path(__file__).resolve().parents[1] / folder) for folder in ("tests", "examples"))
 
 from openai_server import OpenAIServer
 from tiny_model import build_tiny_model

@@ -5,6 +5,7 @@ import dataclasses
 import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -99,6 +100,8 @@ _WORKER_CHECKS: list[NamedCheck] = []
 
 
 def _init_worker(checks: list[NamedCheck]) -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the parent decides when to stop, not the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_CHECKS[:] = checks
 
 

@@ -175,6 +175,84 @@ def check(
         typer.echo(line, err=True)
 
 
+@app.command("run")
+def run_command(
+    config: Annotated[Path, typer.Argument(help="A TOML run config (see examples/run.toml).")],
+    db: Annotated[Path | None, typer.Option("--db", help="Use this store instead of the config's `db`.")] = None,
+    verbose: Annotated[bool, typer.Option(help="Show Prefect's log lines on the terminal.")] = False,
+) -> None:
+    """Rejection sampling: sample, check and store until each prompt has its target of accepted samples or has
+    used its rounds. Rerunning the same config continues where the store says the run stands. Ctrl-C stops
+    after the batch in flight is stored."""
+    from rich.console import Console
+
+    from cotfactory.flows.config import load_config
+
+    run_config = load_config(config, db=db)  # every config problem is reported before any work starts
+    if not verbose:  # the progress bar and the funnel say what matters; the UI and the store keep the rest
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    from cotfactory.flows.generate import generate
+    from cotfactory.flows.progress import ProgressBar, funnel_table, stop_on_interrupt
+
+    console = Console(stderr=True)
+    console.print(f"run {run_config.run_id()} of {config} into {run_config.db} (starting {run_config.sampler.kind})")
+    with stop_on_interrupt(console) as stop, ProgressBar(console) as bar:
+        summary = generate(run_config, on_progress=bar, stop=stop)
+    Console().print(funnel_table(summary.run_id, summary.funnel))
+    progress = summary.progress
+    console.print(
+        f"run {summary.run_id} {summary.status}: {progress.samples:,} samples stored by this invocation, "
+        f"{progress.accepted:,} accepted; {progress.prompts_finished:,}/{progress.prompts_total:,} prompts done"
+    )
+    if summary.status == "cancelled":
+        raise typer.Exit(130)
+
+
+@app.command()
+def status(
+    run_id: Annotated[str | None, typer.Argument(help="A run id; default: every run, newest first.")] = None,
+    db: DbOption = Path(DEFAULT_DB),
+) -> None:
+    """Where runs stand, read from the store: samples, accepted, rounds and, for one run, its funnel."""
+    from cotfactory.flows.run_state import ROUNDS_OF_RUN, RUNS_OVERVIEW
+
+    with pl.Config(tbl_rows=100, tbl_cols=-1, fmt_str_lengths=40, tbl_width_chars=200):
+        if run_id is None:
+            typer.echo(query(RUNS_OVERVIEW + " ORDER BY r.started_at DESC", db))
+            return
+        overview = query(RUNS_OVERVIEW + " WHERE r.run_id = ?", db, params=[run_id])
+        if overview.is_empty():
+            raise CotfactoryError(f"{db} holds no run {run_id!r}; `cotfactory status` lists the runs")
+        typer.echo(overview)
+        typer.echo(query(ROUNDS_OF_RUN, db, params=[run_id]))
+        typer.echo(
+            query(
+                "SELECT check_name, reason, samples, round(share, 4) AS share FROM funnel WHERE run_id = ? "
+                "ORDER BY reason = 'accepted' DESC, samples DESC",
+                db,
+                params=[run_id],
+            )
+        )
+
+
+@app.command()
+def schedule(
+    config: Annotated[Path, typer.Argument(help="A TOML run config.")],
+    cron: Annotated[str, typer.Option(help='A cron schedule, e.g. "0 2 * * *" for 02:00 every night.')],
+    name: Annotated[str | None, typer.Option(help="Deployment name; default: the config's file name.")] = None,
+    timezone: Annotated[str, typer.Option(help="Time zone of the cron schedule.")] = "UTC",
+) -> None:
+    """Serve the run as a Prefect deployment on a cron schedule. This process must keep running: it is the
+    worker that runs the scheduled flows. Set PREFECT_API_URL to use a Prefect server (`prefect server start`)
+    and see the runs in its UI."""
+    from cotfactory.flows.config import load_config
+    from cotfactory.flows.schedule import serve_on_schedule
+
+    run_config = load_config(config)
+    serve_on_schedule(run_config, cron=cron, name=name or config.stem, timezone=timezone)
+
+
 @app.command()
 def migrate(db: DbOption = Path(DEFAULT_DB)) -> None:
     """Create the store, or upgrade an older one to this version's schema."""

@@ -7,6 +7,7 @@ from typing import Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from cotfactory.storage import PromptRecord
+from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.ids import xxh3_id
 
 R1_SUFFIX = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -67,5 +68,5 @@ class Sampler(Protocol):
     def generate(self, prompts: Sequence[PromptRecord], params: SamplingParams) -> list[list[Completion]]: ...
 
 
-class SamplerError(RuntimeError):
+class SamplerError(CotfactoryError, RuntimeError):
     """A sampler could not produce completions (server unreachable, bad model); the message names the target."""

@@ -6,6 +6,7 @@ from cotfactory.storage.query import open_read_only, query
 from cotfactory.storage.records import (
     PromptRecord,
     QuarantineRecord,
+    RoundRecord,
     RunRecord,
     SampleRecord,
     SetMemberRecord,
@@ -18,6 +19,7 @@ __all__ = [
     "InputError",
     "PromptRecord",
     "QuarantineRecord",
+    "RoundRecord",
     "RunRecord",
     "SampleRecord",
     "SchemaError",

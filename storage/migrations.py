@@ -135,6 +135,28 @@ MIGRATIONS: tuple[Migration, ...] = (
         GROUP BY p.prompt_id, p.source, p.domain;
         """,
     ),
+    Migration(
+        4,
+        "verdict details, run configs, per prompt and round progress of runs",
+        """
+        ALTER TABLE verdicts ADD COLUMN detail VARCHAR;
+        -- The whole run config as given (paths resolved), beside the columns that identify the samples.
+        ALTER TABLE runs ADD COLUMN config JSON;
+
+        -- One row per (run, prompt, round) sampled and stored, written in the same transaction as its samples:
+        -- a rerun of the run skips exactly these, even when every sample collapsed into an earlier duplicate.
+        CREATE TABLE run_rounds (
+            run_id VARCHAR NOT NULL,
+            prompt_id VARCHAR NOT NULL,
+            round INTEGER NOT NULL,
+            samples INTEGER NOT NULL,
+            accepted INTEGER NOT NULL,
+            completion_tokens BIGINT,
+            stored_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (run_id, prompt_id, round)
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

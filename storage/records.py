@@ -63,7 +63,7 @@ class RunRecord(Record):
     """One flow run with everything needed to reproduce its samples."""
 
     table: ClassVar[str] = "runs"
-    json_columns: ClassVar[frozenset[str]] = frozenset({"sampler", "sampling", "checks"})
+    json_columns: ClassVar[frozenset[str]] = frozenset({"sampler", "sampling", "checks", "config"})
 
     run_id: str
     flow_run_id: str | None = None
@@ -75,6 +75,7 @@ class RunRecord(Record):
     sampling: dict[str, Any] = Field(default_factory=dict)
     checks: list[Any] = Field(default_factory=list)
     package_version: str = Field(default_factory=package_version)
+    config: dict[str, Any] = Field(default_factory=dict)
 
 
 class SampleRecord(Record):
@@ -116,6 +117,21 @@ class VerdictRecord(Record):
     passed: bool
     score: float | None = None
     reason: str | None = None
+    detail: str | None = None
+
+
+class RoundRecord(Record):
+    """One prompt sampled in one round of a run, stored with its samples: the unit a rerun skips."""
+
+    table: ClassVar[str] = "run_rounds"
+
+    run_id: str
+    prompt_id: str
+    round: int
+    samples: int
+    accepted: int
+    completion_tokens: int | None = None
+    stored_at: datetime = Field(default_factory=utc_now)
 
 
 class SetRecord(Record):
@@ -159,6 +175,7 @@ ALL_RECORDS: tuple[type[Record], ...] = (
     RunRecord,
     SampleRecord,
     VerdictRecord,
+    RoundRecord,
     SetRecord,
     SetMemberRecord,
     QuarantineRecord,

@@ -1,9 +1,10 @@
 """The store: transactional, idempotent writes that hold the database file only while they commit."""
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -15,6 +16,7 @@ from cotfactory.storage.records import (
     PromptRecord,
     QuarantineRecord,
     Record,
+    RoundRecord,
     RunRecord,
     RunStatus,
     SampleRecord,
@@ -53,6 +55,19 @@ def insert(con: duckdb.DuckDBPyConnection, records: Sequence[Record]) -> int:
     finally:
         con.unregister("_incoming")
     return int(inserted)
+
+
+R = TypeVar("R")
+
+
+def _first_of_each(records: Iterable[R], key: Callable[[R], Hashable]) -> list[R]:
+    seen: set[Hashable] = set()
+    kept = []
+    for record in records:
+        if (k := key(record)) not in seen:
+            seen.add(k)
+            kept.append(record)
+    return kept
 
 
 class Store:
@@ -113,12 +128,21 @@ class Store:
             insert(con, quarantined)
             return insert(con, prompts)
 
-    def write_batch(self, samples: Sequence[SampleRecord], verdicts: Iterable[VerdictRecord] = ()) -> int:
-        """Samples with their verdicts in one transaction, idempotently. Returns how many samples were new."""
-        verdicts = list(verdicts)
+    def write_batch(
+        self,
+        samples: Sequence[SampleRecord],
+        verdicts: Iterable[VerdictRecord] = (),
+        rounds: Sequence[RoundRecord] = (),
+    ) -> int:
+        """Samples with their verdicts (and the run progress they complete) in one transaction, idempotently.
+        Returns how many samples were new."""
+        # Identical completions within one batch share an id: keep the first of each.
+        samples = _first_of_each(samples, lambda s: s.sample_id)
+        verdicts = _first_of_each(verdicts, lambda v: (v.sample_id, v.check_name))
         with self.transaction(checkpoint_on_close=False) as con:
             new = insert(con, samples)
             insert(con, verdicts)
+            insert(con, rounds)
         return new
 
     def start_run(self, run: RunRecord) -> None:

@@ -23,3 +23,13 @@ class Raises:
 
     def __call__(self, sample: Sample) -> Verdict:
         raise KeyError("boom")
+
+
+@register("even_length", reasons=("odd_length",))
+@dataclasses.dataclass(frozen=True)
+class EvenLength:
+    """Passes about half of random text: a check with both outcomes on a random-weight model's output."""
+
+    def __call__(self, sample: Sample) -> Verdict:
+        size = len(sample.completion)
+        return Verdict(size % 2 == 0, None if size % 2 == 0 else "odd_length", float(size))

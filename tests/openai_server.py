@@ -29,6 +29,11 @@ class OpenAIServer:
         self.split_reasoning = False
         self.gate: threading.Barrier | None = None
         self.hold: threading.Event | None = None
+        # Requests after the first `hold_after` wait for `hold`; `held` is set when the first of them arrives.
+        self.hold_after = 0
+        self.held = threading.Event()
+        # Requests after the first `fail_after` get HTTP 503 (a server that went away).
+        self.fail_after: int | None = None
         self.in_flight = 0
         self.max_in_flight = 0
         self.arrivals: list[float] = []
@@ -61,12 +66,13 @@ class OpenAIServer:
             return 400, {}, {"error": {"message": "n > 1 is not supported", "param": "n"}}
         choices = []
         for index in range(n):
-            message = self.answer(body, index)
+            message = dict(self.answer(body, index))
+            finish_reason = message.pop("finish_reason", "stop")
             if self.split_reasoning and "</think>" in message["content"]:
                 reasoning, content = message["content"].split("</think>", 1)
                 reasoning = reasoning.replace("<think>", "").strip()
                 message = {**message, "reasoning_content": reasoning, "content": content}
-            choices.append({"index": index, "message": message, "finish_reason": "stop"})
+            choices.append({"index": index, "message": message, "finish_reason": finish_reason})
         usage = {"prompt_tokens": 12, "completion_tokens": 7 * n, "total_tokens": 12 + 7 * n}
         return 200, {}, {"id": "cmpl-test", "object": "chat.completion", "choices": choices, "usage": usage}
 
@@ -83,6 +89,7 @@ class OpenAIServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server._lock:
                     server.requests.append(body)
+                    number = len(server.requests)
                     server.headers.append(dict(self.headers))
                     server.arrivals.append(time.monotonic())
                     server.in_flight += 1
@@ -90,9 +97,13 @@ class OpenAIServer:
                 try:
                     if server.gate is not None:
                         server.gate.wait(timeout=30)
-                    if server.hold is not None:
-                        server.hold.wait(timeout=60)
-                    status, headers, payload = server.reply(body)
+                    if server.hold is not None and number > server.hold_after:
+                        server.held.set()
+                        server.hold.wait(timeout=120)
+                    if server.fail_after is not None and number > server.fail_after:
+                        status, headers, payload = 503, {}, {"error": {"message": "overloaded"}}
+                    else:
+                        status, headers, payload = server.reply(body)
                 finally:
                     with server._lock:
                         server.in_flight -= 1

@@ -1,4 +1,8 @@
-"""A tiny random-weight Qwen2 model with a tokenizer trained on the spot: vLLM runs it on CPU, no hub needed."""
+"""A tiny random-weight Qwen2 model with a tokenizer trained on the spot: vLLM runs it on CPU, no hub needed.
+
+The CPU demo and the tests use it: `python examples/tiny_model.py examples/tiny-model`. Its output is noise, so
+the checks reject nearly all of it; it shows the pipeline, not a model.
+"""
 
 import json
 from pathlib import Path

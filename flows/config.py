@@ -1,0 +1,214 @@
+"""The run config: one TOML file says which prompts, which model, how many samples and which checks.
+
+Everything is validated before any work starts; an unknown key or a bad value fails naming the key.
+Relative paths are read from the config file's folder.
+"""
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cotfactory.filters.runner import DEFAULT_CHECKS, CheckConfigError, build_checks
+from cotfactory.samplers.base import SamplingParams
+from cotfactory.samplers.openai_http import OpenAIHttpConfig
+from cotfactory.samplers.replay import ReplayConfig
+from cotfactory.samplers.vllm_offline import VllmOfflineConfig
+from cotfactory.storage.errors import CotfactoryError
+from cotfactory.storage.ids import xxh3_id
+from cotfactory.storage.records import Domain
+
+
+class ConfigError(CotfactoryError, ValueError):
+    """A run config that cannot be used; the message names the file and the key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PromptSelection(Strict):
+    """Which stored prompts the run samples. `files` are imported first (a re-import adds nothing), with
+    `source` as their source name; the other keys select among the stored prompts, in prompt-id order."""
+
+    files: list[Path] = Field(default_factory=list)
+    source: str | None = None
+    domain: Domain | None = None
+    where: str | None = Field(None, description="An SQL predicate over the prompts table's columns")
+    limit: int | None = Field(None, ge=1)
+    problem_field: str | None = None
+    answer_field: str | None = None
+    language: str | None = None
+
+
+class VllmSamplerConfig(VllmOfflineConfig):
+    kind: Literal["vllm"]
+
+
+class OpenAISamplerConfig(OpenAIHttpConfig):
+    kind: Literal["openai"]
+
+
+class ReplaySamplerConfig(ReplayConfig):
+    kind: Literal["replay"]
+    model: str = "replay"
+
+
+SamplerConfig = Annotated[VllmSamplerConfig | OpenAISamplerConfig | ReplaySamplerConfig, Field(discriminator="kind")]
+
+
+class JudgeConfig(Strict):
+    """An LLM judge for the answers math-verify rejects, served by any OpenAI-compatible endpoint."""
+
+    sampler: OpenAISamplerConfig
+    max_tokens: int = Field(1024, ge=1)
+
+
+class CheckingConfig(Strict):
+    """How checks run: worker processes, the per-sample time limit, and the two fallbacks for correctness."""
+
+    workers: int | None = Field(None, ge=1, description="Check processes; default: the number of cores")
+    timeout_s: float = Field(30.0, gt=0)
+    majority_vote: bool = Field(False, description="Prompts without a reference take their samples' majority")
+    judge: JudgeConfig | None = None
+
+
+class RunConfig(Strict):
+    """A rejection-sampling run."""
+
+    db: Path = Path("cotfactory.duckdb")
+    name: str = Field("default", min_length=1, description="Part of the run id: a new name starts a new run")
+    prompts: PromptSelection = PromptSelection()
+    sampler: SamplerConfig
+    sampling: SamplingParams = SamplingParams()
+    samples_per_round: int = Field(4, ge=1, le=1024)
+    target_accepted: int = Field(1, ge=1)
+    max_rounds: int = Field(1, ge=1)
+    batch_size: int = Field(64, ge=1, description="Prompts per batch: the unit of sampling, checking and storing")
+    sample_retries: int = Field(2, ge=0, description="Retries of a failed sampling batch (Prefect task retries)")
+    checks: list[str | dict[str, Any]] = Field(default_factory=lambda: list(DEFAULT_CHECKS))
+    checking: CheckingConfig = CheckingConfig()
+
+    @field_validator("sampling", mode="before")
+    @classmethod
+    def _n_is_samples_per_round(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "n" in value:
+            raise ValueError("set samples_per_round instead of sampling.n")
+        return value
+
+    @field_validator("checks")
+    @classmethod
+    def _checks_exist(cls, value: list[str | dict[str, Any]]) -> list[str | dict[str, Any]]:
+        try:
+            build_checks(value)
+        except CheckConfigError as error:
+            raise ValueError(str(error)) from error
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _imported_files_have_a_source(cls, values: Any) -> Any:
+        # Imported files need a source name so that the selection finds them again on a rerun.
+        prompts = values.get("prompts") if isinstance(values, dict) else None
+        if isinstance(prompts, dict) and prompts.get("files") and not prompts.get("source"):
+            values = {**values, "prompts": {**prompts, "source": values.get("name", "default")}}
+        return values
+
+    @property
+    def model(self) -> str:
+        return self.sampler.model
+
+    def params_for_round(self, round_index: int) -> SamplingParams:
+        """This round's sampling params: n samples per prompt, a base seed of its own."""
+        seed = int(xxh3_id(str(self.sampling.seed), str(round_index)), 16) & 0x7FFF_FFFF
+        return self.sampling.model_copy(update={"n": self.samples_per_round, "seed": seed})
+
+    def run_id(self) -> str:
+        """Same config, same run: what decides which samples the run holds, not where or how fast it runs."""
+        identity = {
+            "name": self.name,
+            "model": self.model,
+            "sampler": self.sampler.kind,
+            "prompts": self.prompts.model_dump(mode="json", exclude={"files", "problem_field", "answer_field"}),
+            "sampling": self.sampling.model_dump(mode="json"),
+            "samples_per_round": self.samples_per_round,
+            "target_accepted": self.target_accepted,
+            "max_rounds": self.max_rounds,
+            "checks": self.checks,
+        }
+        return xxh3_id(json.dumps(identity, sort_keys=True))
+
+
+def _key(location: tuple[Any, ...]) -> str:
+    # A discriminated union puts the chosen kind into the location (sampler.vllm.model): drop it.
+    parts = [str(part) for part in location if part not in ("vllm", "openai", "replay", "str", "dict[str,any]")]
+    return ".".join(parts) or "(top level)"
+
+
+def _resolve(path: Path, folder: Path) -> Path:
+    path = path.expanduser()
+    return path if path.is_absolute() else (folder / path).resolve()
+
+
+def _looks_like_path(model: str) -> bool:
+    # A hub name is `org/name`; a local model is written as a path.
+    return model.startswith(("/", "./", "../", "~"))
+
+
+def _with_paths_resolved(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    raw = dict(raw)
+    if "db" in raw and isinstance(raw["db"], str):
+        raw["db"] = str(_resolve(Path(raw["db"]), folder))
+    if isinstance(prompts := raw.get("prompts"), dict) and isinstance(prompts.get("files"), list):
+        raw["prompts"] = {**prompts, "files": [str(_resolve(Path(str(f)), folder)) for f in prompts["files"]]}
+    if isinstance(sampler := raw.get("sampler"), dict):
+        sampler = dict(sampler)
+        model = sampler.get("model")
+        if isinstance(model, str) and (_looks_like_path(model) or (folder / model).exists()):
+            sampler["model"] = str(_resolve(Path(model), folder))
+        if isinstance(sampler.get("paths"), list):
+            sampler["paths"] = [str(_resolve(Path(str(p)), folder)) for p in sampler["paths"]]
+        raw["sampler"] = sampler
+    return raw
+
+
+def _check_files(config: RunConfig, source: Path) -> None:
+    for index, path in enumerate(config.prompts.files):
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise ConfigError(f"{source}: prompts.files[{index}]: cannot read {path}")
+    if isinstance(config.sampler, ReplaySamplerConfig):
+        for index, path in enumerate(config.sampler.paths):
+            if not path.is_file():
+                raise ConfigError(f"{source}: sampler.paths[{index}]: cannot read {path}")
+    model = config.sampler.model
+    if isinstance(config.sampler, VllmSamplerConfig) and _looks_like_path(model) and not Path(model).exists():
+        raise ConfigError(f"{source}: sampler.model: no model folder at {config.sampler.model}")
+    if not config.db.parent.is_dir():
+        raise ConfigError(f"{source}: db: folder {config.db.parent} does not exist")
+
+
+def parse_config(raw: dict[str, Any], source: Path, *, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """A validated config from a TOML table; `source` names the file in errors and anchors relative paths."""
+    raw = _with_paths_resolved({**raw, **(overrides or {})}, source.parent.resolve())
+    try:
+        config = RunConfig.model_validate(raw)
+    except ValidationError as error:
+        problems = [f"{_key(e['loc'])}: {e['msg']}" for e in error.errors()]
+        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
+    _check_files(config, source)
+    return config
+
+
+def load_config(path: str | Path, *, db: Path | None = None) -> RunConfig:
+    """Read and validate a TOML run config; `db` replaces the config's database path."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as error:
+        raise ConfigError(f"cannot read run config {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    return parse_config(raw, path, overrides={"db": str(db.resolve())} if db else None)

@@ -1,0 +1,324 @@
+"""The generate flow on Prefect's real engine: the HTTP sampler against a local server, the real vLLM engine on a
+tiny model, a SIGKILL mid-run and a rerun, Ctrl-C, a failing server, and configs that fail before any work."""
+
+import json
+import os
+import signal
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from helpers import cli
+from openai_server import OpenAIServer
+from r1_answers import CASES, problem_of, r1_style
+from run_configs import http_run_config, write_config
+
+from cotfactory.flows.config import load_config
+from cotfactory.flows.generate import generate
+from cotfactory.samplers.base import SamplerError
+from cotfactory.storage import query
+
+
+def rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
+    return query(sql, db, params=params).rows()
+
+
+def assert_consistent(db: Path, run_id: str) -> None:
+    """Every sample has verdicts and its round record; the funnel adds up to the sample count."""
+    ((samples,),) = rows(db, "SELECT count(*) FROM samples WHERE run_id = ?", [run_id])
+    assert samples > 0
+    assert rows(
+        db,
+        "SELECT count(*) FROM samples s WHERE run_id = ? AND NOT EXISTS "
+        "(SELECT 1 FROM verdicts v WHERE v.sample_id = s.sample_id)",
+        [run_id],
+    ) == [(0,)]
+    assert rows(db, "SELECT sum(samples) FROM funnel WHERE run_id = ?", [run_id]) == [(samples,)]
+    assert rows(db, "SELECT sum(samples) FROM run_rounds WHERE run_id = ?", [run_id]) == [(samples,)]
+    assert rows(
+        db,
+        "SELECT count(*) FROM samples s WHERE run_id = ? AND NOT EXISTS (SELECT 1 FROM run_rounds r "
+        "WHERE r.run_id = s.run_id AND r.prompt_id = s.prompt_id AND r.round = s.round)",
+        [run_id],
+    ) == [(0,)]
+    rejected_without_failure = rows(
+        db,
+        "SELECT count(*) FROM samples s WHERE run_id = ? AND NOT accepted AND NOT EXISTS "
+        "(SELECT 1 FROM verdicts v WHERE v.sample_id = s.sample_id AND NOT v.passed AND v.reason = s.reject_reason)",
+        [run_id],
+    )
+    assert rejected_without_failure == [(0,)]
+
+
+def requests_per_problem(server: OpenAIServer) -> Counter[str]:
+    return Counter(problem_of(body) for body in server.requests)
+
+
+def test_http_run_accepts_and_rejects_r1_style_answers(prefect_api: str, tmp_path: Path) -> None:
+    with OpenAIServer(r1_style) as server:
+        config = load_config(write_config(tmp_path, http_run_config(tmp_path, server.url)))
+        summary = generate(config)
+        assert summary.status == "completed"
+        db = config.db
+        reasons = rows(
+            db,
+            "SELECT p.problem, s.round, s.accepted, s.reject_reason FROM samples s JOIN prompts p USING (prompt_id)",
+        )
+        assert len(reasons) == 5 * 2 + 4 * 2, "round 1 samples again only the four prompts without an accepted one"
+        for problem, round_index, accepted, reason in reasons:
+            expected = CASES[problem][1]
+            assert (accepted, reason) == (expected is None, expected), problem
+            assert round_index == 0 or expected is not None
+        assert requests_per_problem(server) == {p: 1 if case[1] is None else 2 for p, case in CASES.items()}
+        assert_consistent(db, summary.run_id)
+
+        ((status, model, sampler, checks, version, stored_config),) = rows(
+            db, "SELECT status, model, sampler, checks, package_version, config FROM runs"
+        )
+        assert (status, model) == ("completed", "r1-test")
+        assert json.loads(stored_config)["batch_size"] == 2
+        assert json.loads(stored_config)["prompts"]["files"] == [str(tmp_path / "prompts.jsonl")]
+        assert json.loads(sampler)["base_url"] == server.url and "math_verify" in json.loads(checks)
+        assert version
+        ((detail,),) = rows(db, "SELECT detail FROM verdicts WHERE reason = 'language_mixed' LIMIT 1")
+        assert "所以面积是二十一" in detail, "the foreign fragment is kept with the verdict"
+        funnel = {(row.reason, row.samples) for row in summary.funnel}
+        assert funnel == {
+            ("accepted", 2),
+            ("wrong_answer", 4),
+            ("truncated", 4),
+            ("language_mixed", 4),
+            ("repetition", 4),
+        }
+
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            artifact = client.read_latest_artifacts()
+            tables = [a for a in artifact if a.key == f"funnel-{summary.run_id}"]
+        assert tables and "wrong_answer" in str(tables[0].data)
+
+        rerun = generate(config)
+        assert rerun.status == "completed" and rerun.progress.samples == 0
+        assert len(server.requests) == 9, "a rerun of a finished run samples nothing"
+
+    status = subprocess.run([*cli(), "status", summary.run_id, "--db", str(db)], capture_output=True, text=True)
+    assert status.returncode == 0, status.stderr
+    assert "completed" in status.stdout and "repetition" in status.stdout and "r1-test" in status.stdout
+
+
+@pytest.mark.slow
+def test_vllm_run_samples_again_only_prompts_below_target(
+    prefect_api: str, vllm_sampler, tiny_model: Path, tmp_path: Path
+) -> None:
+    prompts = "".join(
+        json.dumps({"problem": f"What is {i} times {i + 3}?", "answer": str(i * (i + 3))}) + "\n" for i in range(12)
+    )
+    (tmp_path / "prompts.jsonl").write_text(prompts)
+    config = {
+        "name": "tiny",
+        "db": "store.duckdb",
+        "samples_per_round": 2,
+        "target_accepted": 1,
+        "max_rounds": 2,
+        "batch_size": 5,
+        # A test check that the random model's output passes about half of the time.
+        "checks": ["even_length"],
+        "prompts": {"files": ["prompts.jsonl"]},
+        "sampler": {
+            "kind": "vllm",
+            "model": str(tiny_model),
+            "dtype": "float32",
+            "max_model_len": 1024,
+            "enforce_eager": True,
+        },
+        "sampling": {"max_tokens": 12, "temperature": 1.0, "seed": 5},
+        "checking": {"workers": 1},
+    }
+    import fake_checks  # noqa: F401  registers even_length
+
+    run_config = load_config(write_config(tmp_path, config))
+    summary = generate(run_config, sampler=vllm_sampler)
+    db = run_config.db
+    assert summary.status == "completed"
+    assert_consistent(db, summary.run_id)
+    round_0 = rows(db, "SELECT prompt_id, accepted FROM run_rounds WHERE round = 0")
+    round_1 = {prompt_id for (prompt_id,) in rows(db, "SELECT prompt_id FROM run_rounds WHERE round = 1")}
+    assert len(round_0) == 12
+    below_target = {prompt_id for prompt_id, accepted in round_0 if accepted == 0}
+    assert round_1 == below_target
+    assert 0 < len(below_target) < 12, "the seed gives both outcomes; pick another seed if the model changes"
+    tokens = rows(db, "SELECT min(prompt_tokens), max(completion_tokens), count(DISTINCT seed) FROM samples")
+    assert tokens[0][0] > 0 and tokens[0][1] <= 12 and tokens[0][2] > 12
+    ((status, flow_run_id),) = rows(db, "SELECT status, flow_run_id FROM runs")
+    assert status == "completed" and flow_run_id
+
+
+def start_run_process(config: Path, prefect_api: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    # A session of its own, like a terminal's job: signals go to the run and its check workers together.
+    return subprocess.Popen(
+        [*cli(), "run", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def test_sigkill_mid_run_then_rerun_completes_without_resampling(prefect_api: str, tmp_path: Path) -> None:
+    with OpenAIServer(r1_style) as server:
+        config = write_config(tmp_path, http_run_config(tmp_path, server.url, batch_size=1, max_rounds=1))
+        db = tmp_path / "store.duckdb"
+        server.hold, server.hold_after = __import__("threading").Event(), 3
+        process = start_run_process(config, prefect_api)
+        try:
+            # The 4th request is the sampling of batch 3, which starts after batch 1 is stored.
+            assert server.held.wait(timeout=300), process.stderr.read() if process.poll() is not None else ""
+
+            # A reader in another process gets answers while the run is under way.
+            reader = subprocess.run(
+                [*cli(), "sql", "SELECT count(*) AS n FROM samples", "--db", str(db), "--format", "csv"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert reader.returncode == 0, reader.stderr
+            assert int(reader.stdout.split()[-1]) >= 4
+
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            server.hold.set()
+
+        stored_before = {
+            problem
+            for (problem,) in rows(db, "SELECT DISTINCT p.problem FROM samples JOIN prompts p USING (prompt_id)")
+        }
+        assert 2 <= len(stored_before) < 5
+        assert rows(db, "SELECT status FROM runs") == [("running",)]
+        server.hold = None
+
+        rerun = subprocess.run(
+            [*cli(), "run", str(config)],
+            env={**os.environ, "PREFECT_API_URL": prefect_api},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        per_prompt = rows(
+            db, "SELECT prompt_id, count(*), count(DISTINCT sample_index) FROM samples GROUP BY prompt_id"
+        )
+        assert sorted(count for _, count, _ in per_prompt) == [2] * 5
+        assert all(distinct == 2 for _, _, distinct in per_prompt)
+        calls = requests_per_problem(server)
+        assert all(calls[problem] == 1 for problem in stored_before), "stored batches were not sampled again"
+        assert set(calls) == set(CASES)
+        assert rows(db, "SELECT status FROM runs") == [("completed",)]
+        ((run_id,),) = rows(db, "SELECT run_id FROM runs")
+        assert_consistent(db, run_id)
+
+
+def test_ctrl_c_stops_after_the_batch_in_flight_is_stored(prefect_api: str, tmp_path: Path) -> None:
+    import threading
+
+    with OpenAIServer(r1_style) as server:
+        config = write_config(tmp_path, http_run_config(tmp_path, server.url, batch_size=1, max_rounds=1))
+        server.hold, server.hold_after = threading.Event(), 2
+        process = start_run_process(config, prefect_api)
+        try:
+            assert server.held.wait(timeout=300)
+            os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+            # The handler has run once the process prints its notice; then let the batch in flight finish.
+            notice = ""
+            while "stopping after the batch" not in notice:
+                line = process.stderr.readline()
+                assert line, "the run ended without acknowledging Ctrl-C"
+                notice += line
+            server.hold.set()
+            stdout, stderr = process.communicate(timeout=300)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+        assert process.returncode == 130, stderr
+        db = tmp_path / "store.duckdb"
+        assert rows(db, "SELECT status FROM runs") == [("cancelled",)]
+        assert rows(db, "SELECT count(DISTINCT prompt_id) FROM samples") == [(3,)], "the held batch was stored"
+        assert len(server.requests) == 3, "no batch was started after Ctrl-C"
+        assert "funnel" in stdout
+
+
+def test_server_failing_mid_run_fails_naming_it_and_keeps_what_was_stored(prefect_api: str, tmp_path: Path) -> None:
+    with OpenAIServer(r1_style) as server:
+        server.fail_after = 2
+        raw = http_run_config(tmp_path, server.url, batch_size=1, max_rounds=1, sample_retries=1)
+        config = load_config(write_config(tmp_path, raw))
+        with pytest.raises(
+            SamplerError, match=f"{server.url}/chat/completions failed after 2 attempts, last: HTTP 503"
+        ):
+            generate(config)
+        assert len(server.requests) == 2 + 2 * 2, "one task retry, each with one HTTP retry"
+    assert rows(config.db, "SELECT count(DISTINCT prompt_id), count(*) FROM samples") == [(2, 4)]
+    assert rows(config.db, "SELECT status FROM runs") == [("failed",)]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"sampels_per_round": 2}, "sampels_per_round: Extra inputs are not permitted"),
+        ({"samples_per_round": -1}, "samples_per_round: Input should be greater than or equal to 1"),
+        ({"sampling": {"n": 4}}, "set samples_per_round instead of sampling.n"),
+        ({"sampler": {"kind": "vllm"}}, "sampler.model: Field required"),
+        ({"sampler": {"kind": "vllm", "model": "./no-such-model"}}, "sampler.model: no model folder at"),
+        (
+            {"sampler": {"kind": "ollama", "model": "m"}},
+            "sampler: Input tag 'ollama' found using 'kind' does not match",
+        ),
+        ({"prompts": {"files": ["missing.jsonl"]}}, "prompts.files[0]: cannot read"),
+        ({"checks": ["think_format", "no_such_check"]}, "unknown check 'no_such_check'"),
+        ({"checks": [{"name": "repetition", "max_ration": 0.2}]}, "check 'repetition' has no setting 'max_ration'"),
+        ({"db": "no/such/folder/store.duckdb"}, "db: folder"),
+    ],
+)
+def test_bad_config_fails_before_any_work(tmp_path: Path, change: dict, message: str) -> None:
+    with OpenAIServer(r1_style) as server:
+        raw = http_run_config(tmp_path, server.url)
+        for key, value in change.items():
+            raw[key] = value
+        config = write_config(tmp_path, raw)
+        result = subprocess.run([*cli(), "run", str(config)], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1
+        assert message in result.stderr and str(config) in result.stderr
+        assert "Traceback" not in result.stderr
+        assert server.requests == []
+    assert not (tmp_path / "store.duckdb").exists()
+
+
+def test_unreadable_config_file(tmp_path: Path) -> None:
+    result = subprocess.run([*cli(), "run", str(tmp_path / "nope.toml")], capture_output=True, text=True)
+    assert result.returncode == 1 and "cannot read run config" in result.stderr
+
+
+def test_schedule_builds_a_cron_deployment_with_absolute_paths(tmp_path: Path) -> None:
+    from cotfactory.flows.schedule import deployment
+
+    config = load_config(write_config(tmp_path, http_run_config(tmp_path, "http://127.0.0.1:9/v1")))
+    built = deployment(config, cron="0 2 * * *", name="nightly")
+    assert built.name == "nightly"
+    assert [s.schedule.cron for s in built.schedules] == ["0 2 * * *"]
+    passed = built.parameters["config"]
+    assert Path(passed["db"]).is_absolute() and passed["db"] == str(tmp_path / "store.duckdb")
+    assert (
+        load_config(write_config(tmp_path, http_run_config(tmp_path, "http://127.0.0.1:9/v1"))).run_id()
+        == config.run_id()
+    )
+
+    bad = subprocess.run(
+        [*cli(), "schedule", str(tmp_path / "run.toml"), "--cron", "every night"], capture_output=True, text=True
+    )
+    assert bad.returncode == 1 and "--cron 'every night'" in bad.stderr
