@@ -3,15 +3,18 @@
     python benchmarks/equivalence.py [--data ../shared/data] [--show-disagreements]
 
 Each (gold, prediction, expected) case goes through cotfactory's correctness checks as a sample whose
-reference is the gold and whose answer is the prediction (letter cases through the `choice` check). The
-test-specific comparator options of the original tests (precision, strictness) are not applied: the check
-runs with its own defaults, as it does on real data. Target: agreement >= 0.98.
+reference is the gold and whose answer is the prediction (letter cases through the `choice` check). Where
+an original test sets math-verify options (which extractors, precision, strictness, set relations), the
+check gets the same options through its settings of the same names, as a user would set them in a run
+config; every other case runs with the check's defaults. Target: agreement >= 0.98.
 """
 
 import argparse
 import json
+import math
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from cotfactory.filters.checks import Sample
 from cotfactory.filters.runner import CheckRunner, build_checks
@@ -30,6 +33,32 @@ def load_cases(data: Path) -> list[dict]:
     return cases
 
 
+def resolve(value: Any, params: dict[str, Any]) -> Any:
+    """A test's argument: a literal, a test parameter (`{"__expr__": "precision"}`) or an f-string of the
+    test file (`f'{math.sqrt(17):.15f}'`), evaluated with only `math` in reach."""
+    if isinstance(value, dict) and "__expr__" in value:
+        expression = value["__expr__"]
+        if expression in params:
+            return params[expression]
+        return eval(expression, {"__builtins__": {}, "math": math})  # the peer test file's own f-string literal
+    return value
+
+
+def check_settings(case: dict[str, Any]) -> dict[str, Any]:
+    """The math_verify settings matching the original test's call: `match_types`, `precision`, ..."""
+    kwargs, params = case.get("call_kwargs") or {}, case.get("params") or {}
+    settings: dict[str, Any] = {"name": "math_verify", "timeout_s": 5}
+    extraction = [kind for kind in resolve(kwargs.get("match_types"), params) or [] if kind in ("latex", "expr")]
+    if extraction:
+        settings["extraction"] = tuple(extraction)
+    if "precision" in kwargs:
+        settings["float_rounding"] = resolve(kwargs["precision"], params)
+    for name in ("strict", "allow_set_relation_comp"):
+        if name in kwargs:
+            settings[name] = resolve(kwargs[name], params)
+    return settings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -43,16 +72,24 @@ def main() -> None:
         samples.append(
             Sample(
                 problem="",
-                completion=str(case["pred"]),
+                completion=str(resolve(case["pred"], case.get("params") or {})),
                 reasoning="",
-                answer=str(case["pred"]),
+                answer=str(resolve(case["pred"], case.get("params") or {})),
                 think="untagged",
-                reference=case["gold"] if isinstance(case["gold"], str) else json.dumps(case["gold"]),
+                reference=str(resolve(case["gold"], case.get("params") or {})),
                 domain=domain,
             )
         )
-    with CheckRunner(build_checks(["choice", {"name": "math_verify", "timeout_s": 5}]), workers=2) as runner:
-        decisions = runner.run(samples)
+    # Cases grouped by the settings their test used; one runner per group.
+    groups: dict[str, list[int]] = {}
+    for index, case in enumerate(cases):
+        groups.setdefault(json.dumps(check_settings(case), sort_keys=True), []).append(index)
+    decisions: list[Any] = [None] * len(cases)
+    for key, indices in groups.items():
+        chain = build_checks(["choice", json.loads(key)])
+        with CheckRunner(chain, workers=2) as runner:
+            for index, decision in zip(indices, runner.run([samples[i] for i in indices]), strict=True):
+                decisions[index] = decision
     by_source: Counter[str] = Counter()
     agree_by_source: Counter[str] = Counter()
     disagreements = []

@@ -7,7 +7,7 @@ runner's process pool (its workers call checks from their main thread), never in
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
 from cotfactory.storage.prompt_fields import boxed_contents, last_boxed
@@ -18,9 +18,16 @@ _DECIMAL_COMMA = re.compile(r"^-?0,\d+$")
 _NUMBER_NOISE = re.compile(r"(?<=\d),(?=\d{3}\b)|\s+")
 
 
+# A plain number, perhaps with thousands separators: `3,600`, `1 000`, `-2.50`. Anything else (LaTeX, lists
+# such as `32, 349` or `(12,102)`) is left to math-verify as written.
+_NUMBER_LIKE = re.compile(r"^\s*[-+]?\d(?:[\d ]|,(?=\d))*(?:\.\d*)?\s*\.?\s*$")
+
+
 def normalize_number_text(text: str) -> str:
     """GSM8K-style answers: drop thousands separators, spaces and a trailing `.0` (`3,600.0` -> `3600`);
-    a decimal comma after a zero (`0,111`) becomes a point."""
+    a decimal comma after a zero (`0,111`) becomes a point. Text that is not a plain number is kept."""
+    if not _NUMBER_LIKE.match(text):
+        return text.strip()
     text = text.strip().rstrip(".")
     if _DECIMAL_COMMA.match(text):
         text = text.replace(",", ".")
@@ -37,27 +44,43 @@ def _normalize_words(answer: str) -> str:
     return _AND.sub(", ", _PERCENT_WORDS.sub("\\%", answer))
 
 
-@lru_cache(maxsize=65536)
-def _parse_gold(reference: str, timeout: int) -> list[Any]:
-    from math_verify import parse
+Extraction = tuple[Literal["latex", "expr"], ...]
 
+
+def _parse(text: str, extraction: Extraction, timeout: int) -> list[Any]:
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+
+    configs = {"latex": LatexExtractionConfig, "expr": ExprExtractionConfig}
+    return parse(text, extraction_config=[configs[kind]() for kind in extraction], parsing_timeout=timeout)
+
+
+@lru_cache(maxsize=65536)
+def _parse_gold(reference: str, extraction: Extraction, timeout: int) -> list[Any]:
     # Parsed once per prompt and worker (the cache). A bare answer is boxed so that any LaTeX in it is the
     # extraction target; one already delimited ($...$, \\boxed) is parsed as written.
     reference = _normalize_words(reference)
+    if "latex" not in extraction:  # plain expressions only: nothing to box
+        return _parse(normalize_number_text(reference) or reference, extraction, timeout)
     if "$" in reference or "\\boxed" in reference or "\\(" in reference or "\\[" in reference:
-        return parse(reference, parsing_timeout=timeout)
-    return parse(f"\\boxed{{{normalize_number_text(reference) or reference}}}", parsing_timeout=timeout)
+        return _parse(reference, extraction, timeout)
+    return _parse(f"\\boxed{{{normalize_number_text(reference) or reference}}}", extraction, timeout)
 
 
-def _parse_prediction(answer: str, timeout: int) -> tuple[list[Any], str | None]:
-    from math_verify import parse
-
+def _parse_prediction(answer: str, extraction: Extraction, timeout: int) -> tuple[list[Any], str | None]:
     boxes = [_normalize_words(box) for box in boxed_contents(answer)]
-    if len(boxes) == 1:
-        return parse(f"\\boxed{{{normalize_number_text(boxes[0]) or boxes[0]}}}", parsing_timeout=timeout), boxes[0]
+    if len(boxes) == 1 and "latex" in extraction:
+        boxed = f"\\boxed{{{normalize_number_text(boxes[0]) or boxes[0]}}}"
+        return _parse(boxed, extraction, timeout), boxes[0]
     # No box: math-verify's own extraction. Several boxes: math-verify joins them into one answer (a set of
     # solutions boxed one by one); conflicting boxes are the `multiple_final_answers` check's business.
-    return parse(answer, parsing_timeout=timeout), None
+    return _parse(answer, extraction, timeout), None
+
+
+def warm_up() -> None:
+    """Load math-verify's parser and sympy (about a second on first use) before the first batch needs them."""
+    from math_verify import verify
+
+    verify(_parse_gold("1", ("latex", "expr"), 5), _parse_prediction("\\boxed{1}", ("latex", "expr"), 5)[0])
 
 
 @register(
@@ -72,6 +95,12 @@ class MathVerify:
 
     timeout_s: int = 5
     missing_reference: str = "reject"  # or "pass": keep samples of prompts without a reference
+    # math-verify's own options, under its names: which extractors read the answers, the decimals compared,
+    # whether variables must match (f(x) vs f(y)), whether `x in [a, b]` equals `a <= x <= b`.
+    extraction: Extraction = ("latex", "expr")
+    float_rounding: int = 6
+    strict: bool = True
+    allow_set_relation_comp: bool = False
 
     def __call__(self, sample: Sample) -> Verdict:
         if sample.domain not in ("math", "general"):
@@ -82,17 +111,32 @@ class MathVerify:
         from math_verify.errors import TimeoutException
 
         try:
-            gold = _parse_gold(sample.reference, self.timeout_s)
+            gold = _parse_gold(sample.reference, self.extraction, self.timeout_s)
             if not gold:
                 return failed("unparseable_reference", detail=sample.reference[:200])
-            prediction, boxed = _parse_prediction(sample.answer, self.timeout_s)
+            prediction, boxed = _parse_prediction(sample.answer, self.extraction, self.timeout_s)
             if not prediction:
                 return failed("no_answer", detail=(boxed or sample.answer[-200:]) or None)
-            correct = verify(gold, prediction, timeout_seconds=self.timeout_s, raise_on_error=True)
+            options = {
+                "float_rounding": self.float_rounding,
+                "strict": self.strict,
+                "allow_set_relation_comp": self.allow_set_relation_comp,
+                "timeout_seconds": self.timeout_s,
+            }
+            try:
+                correct = verify(gold, prediction, raise_on_error=True, **options)
+            except TimeoutException:
+                raise
+            except Exception as error:
+                # sympy cannot compare one pair (nan, zoo from `12:00`, ...): compare the others, the
+                # extracted strings among them, skipping the failing pairs; nothing matched means not kept.
+                correct = verify(gold, prediction, raise_on_error=False, **options)
+                if not correct:
+                    return failed("wrong_answer", 0.0, f"math-verify could not compare: {error}"[:200])
         except TimeoutException:
             return failed("verify_timeout", detail=f"over {self.timeout_s}s")
-        except Exception as error:  # sympy cannot compare these (nan, zoo, ...): not verified, so not kept
-            return failed("wrong_answer", 0.0, f"math-verify could not compare: {error}"[:200])
+        except Exception as error:  # an answer math-verify cannot even parse: not verified, so not kept
+            return failed("wrong_answer", 0.0, f"math-verify could not read it: {error}"[:200])
         shown = str(prediction[-1])[:200]
         return passed(1.0, shown) if correct else failed("wrong_answer", 0.0, shown)
 

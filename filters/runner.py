@@ -106,7 +106,8 @@ def _init_worker(checks: list[NamedCheck]) -> None:
 
 
 def _ready() -> None:
-    pass
+    if any(c.name == "math_verify" for c in _WORKER_CHECKS):
+        correctness.warm_up()
 
 
 def _work(samples: list[Sample], stop_at_failure: bool) -> list[dict[str, Verdict]]:
@@ -144,9 +145,17 @@ class CheckRunner:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def start(self) -> None:
+        """Start the worker pool now rather than on the first batch (each worker imports the checks' libraries,
+        seconds); a run does this while its engine loads."""
+        if self.workers > 0:
+            self._get_pool()
+
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            # The workers are idle between batches (a hung one was killed already): wait for them to exit,
+            # so none outlives the runner.
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
     def _get_pool(self) -> ProcessPoolExecutor:

@@ -126,6 +126,10 @@ class RunConfig(Strict):
         seed = int(xxh3_id(str(self.sampling.seed), str(round_index)), 16) & 0x7FFF_FFFF
         return self.sampling.model_copy(update={"n": self.samples_per_round, "seed": seed})
 
+    def as_json(self) -> dict[str, Any]:
+        """The config as a TOML-like table that validates again (what runs store and deployments pass on)."""
+        return self.model_dump(mode="json", exclude={"sampling": {"n"}})
+
     def run_id(self) -> str:
         """Same config, same run: what decides which samples the run holds, not where or how fast it runs."""
         identity = {

@@ -176,7 +176,7 @@ def _records(
                 for name, verdict in decision.verdicts.items()
             )
             accepted += decision.accepted
-            tokens += completion.completion_tokens or 0
+            tokens += completion.completion_tokens or completion.request_tokens or 0
         rounds.append(
             RoundRecord(
                 run_id=run_id,
@@ -248,7 +248,7 @@ def _start_run(store: Store, config: RunConfig) -> str:
             sampler=config.sampler.model_dump(mode="json"),
             sampling=sampling,
             checks=config.checks,
-            config=config.model_dump(mode="json"),
+            config=config.as_json(),
         )
     )
     return run_id
@@ -369,9 +369,13 @@ def generate(
     owned = sampler is None
     status = "failed"
     try:
-        if sampler is None:
-            sampler = open_sampler(config.sampler)
         with open_checks(config) as checker:
+            # The check workers start (seconds) while the engine loads (minutes on big models).
+            warming = threading.Thread(target=checker.start, name="check-pool-start", daemon=True)
+            warming.start()
+            if sampler is None:
+                sampler = open_sampler(config.sampler)
+            warming.join()
             for round_index in range(config.max_rounds):
                 sample_round(config, store, sampler, checker, tracker, round_index, stop)
                 if _stopped(stop):

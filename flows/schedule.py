@@ -20,7 +20,7 @@ def deployment(config: RunConfig, *, cron: str, name: str, timezone: str = "UTC"
     return generate.to_deployment(
         name=name,
         schedule=schedule,
-        parameters={"config": config.model_dump(mode="json")},
+        parameters={"config": config.as_json()},
         description=f"cotfactory run {config.run_id()} ({config.name}) on {cron}",
         tags=["cotfactory"],
     )

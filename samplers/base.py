@@ -59,6 +59,9 @@ class Completion:
     seed: int | None = None
     # The rendered prompt ended with <think>, so the text starts inside the reasoning (R1-distill templates).
     opened_by_template: bool = False
+    # Completion tokens of the whole request, on the first completion of a request whose per-completion
+    # counts are unknown (an OpenAI server's usage with n > 1): enough for throughput figures.
+    request_tokens: int | None = None
 
 
 @runtime_checkable

@@ -143,7 +143,7 @@ class OpenAIHttpSampler:
         choices = sorted(response.get("choices", []), key=lambda choice: choice.get("index", 0))
         single = len(choices) == 1
         completions = []
-        for choice in choices:
+        for position, choice in enumerate(choices):
             message = choice.get("message") or {}
             completions.append(
                 Completion(
@@ -155,6 +155,7 @@ class OpenAIHttpSampler:
                     completion_tokens=usage.get("completion_tokens") if single else None,
                     seed=seed,
                     opened_by_template=self.config.template_opens_think,
+                    request_tokens=usage.get("completion_tokens") if not single and position == 0 else None,
                 )
             )
         return completions

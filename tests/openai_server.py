@@ -16,6 +16,11 @@ def r1_answer(body: dict[str, Any], index: int) -> dict[str, Any]:
     return {"role": "assistant", "content": f"<think>\nworking, seed {seed}\n</think>\n\n\\boxed{{{seed % 10}}}"}
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 resets connections under 64 concurrent clients
+    daemon_threads = True
+
+
 class OpenAIServer:
     """Serves /v1/chat/completions. `script` holds replies to send before the default ones; `gate` holds each
     request until that many are in flight; `hold` makes requests wait until it is set (for timeouts)."""
@@ -34,12 +39,13 @@ class OpenAIServer:
         self.held = threading.Event()
         # Requests after the first `fail_after` get HTTP 503 (a server that went away).
         self.fail_after: int | None = None
+        # Seconds each request takes, standing in for generation time in benchmarks.
+        self.latency_s = 0.0
         self.in_flight = 0
         self.max_in_flight = 0
         self.arrivals: list[float] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -100,6 +106,8 @@ class OpenAIServer:
                     if server.hold is not None and number > server.hold_after:
                         server.held.set()
                         server.hold.wait(timeout=120)
+                    if server.latency_s:
+                        time.sleep(server.latency_s)
                     if server.fail_after is not None and number > server.fail_after:
                         status, headers, payload = 503, {}, {"error": {"message": "overloaded"}}
                     else:

@@ -202,6 +202,17 @@ def test_choice_letters(answer: str, reference: str, passes: bool) -> None:
         ("$\\boxed{3,600}$", "3600", None),
         ("$\\boxed{28 percent}$", "28\\%", None),
         ("$\\boxed{6 \\text{ and } 8}$", "6, 8", None),
+        ("$\\boxed{1 000}$", "1000", None),
+        ("$\\boxed{32, 349}$", "32349", "wrong_answer"),
+        ("$x \\in \\boxed{(2,12) \\cup (12,102)}$", "$(2, 12) \\cup (12, 102)$", None),
+        ("$\\boxed{(2,12) \\cup (12102)}$", "$(2, 12) \\cup (12, 102)$", "wrong_answer"),
+        (
+            "$\\boxed{x = \\frac{1}{2}, x = \\frac{-1 \\pm \\sqrt{13}}{4}}$",
+            "$x = \\frac{1}{2}, x = \\frac{-1 \\pm \\sqrt{13}}{4}$",
+            None,
+        ),
+        ("The train leaves at $\\boxed{12:00}$", "12:00", None),
+        ("The train leaves at $\\boxed{12:30}$", "12:00", "wrong_answer"),
     ],
 )
 def test_math_answers_of_several_parts(
@@ -211,3 +222,23 @@ def test_math_answers_of_several_parts(
         [make_sample(f"<think>\n{MATH_REASONING}\n</think>\n\n{answer}", {"reference": reference})]
     )
     assert decision.verdicts["math_verify"].reason == reason
+
+
+@pytest.mark.parametrize(
+    ("settings", "answer", "reference", "reason"),
+    [
+        ({}, "$\\boxed{0.33}$", "\\frac{1}{3}", "wrong_answer"),
+        ({"float_rounding": 2}, "$\\boxed{0.33}$", "\\frac{1}{3}", None),
+        ({}, "$\\boxed{f(y)}$", "$f(x)$", "wrong_answer"),
+        ({"strict": False}, "$\\boxed{f(y)}$", "$f(x)$", None),
+        ({}, "$\\boxed{-2 \\le x \\le 7}$", "$x \\in [-2,7]$", "wrong_answer"),
+        ({"allow_set_relation_comp": True}, "$\\boxed{-2 \\le x \\le 7}$", "$x \\in [-2,7]$", None),
+        ({"extraction": ["latex"]}, "Answer $ \n 9 \n $", "9", "no_answer"),
+        ({"extraction": ["expr"]}, "so the number is 1,000.99", "1000.99", None),
+    ],
+)
+def test_math_verify_options(settings: dict, answer: str, reference: str, reason: str | None) -> None:
+    """math-verify's own options, set by name in a run config's check table."""
+    (check,) = build_checks([{"name": "math_verify", **settings}])
+    verdict = check.check(make_sample(f"<think>\n{MATH_REASONING}\n</think>\n\n{answer}", {"reference": reference}))
+    assert verdict.reason == reason, verdict

@@ -78,6 +78,7 @@ def test_http_run_accepts_and_rejects_r1_style_answers(prefect_api: str, tmp_pat
         )
         assert (status, model) == ("completed", "r1-test")
         assert json.loads(stored_config)["batch_size"] == 2
+        assert rows(db, "SELECT sum(completion_tokens) FROM run_rounds") == [(9 * 14,)], "usage of 9 requests of n=2"
         assert json.loads(stored_config)["prompts"]["files"] == [str(tmp_path / "prompts.jsonl")]
         assert json.loads(sampler)["base_url"] == server.url and "math_verify" in json.loads(checks)
         assert version
@@ -322,3 +323,81 @@ def test_schedule_builds_a_cron_deployment_with_absolute_paths(tmp_path: Path) -
         [*cli(), "schedule", str(tmp_path / "run.toml"), "--cron", "every night"], capture_output=True, text=True
     )
     assert bad.returncode == 1 and "--cron 'every night'" in bad.stderr
+
+
+def test_majority_vote_and_judge_from_the_run_config(prefect_api: str, tmp_path: Path) -> None:
+    """Prompts without a reference take their samples' majority answer; the judge overrules math-verify."""
+
+    def three_answers(body: dict, index: int) -> dict:
+        final = "42" if index < 2 else "41"
+        return {
+            "role": "assistant",
+            "content": f"<think>\nAttempt {index}: 6 times 7 is {final}.\n</think>\n\n\\boxed{{{final}}}",
+        }
+
+    def equivalent(body: dict, index: int) -> dict:
+        return {"role": "assistant", "content": "The answers agree.\nEQUIVALENT"}
+
+    with OpenAIServer(three_answers) as server, OpenAIServer(equivalent) as judge:
+        raw = http_run_config(tmp_path, server.url, samples_per_round=3, target_accepted=3, max_rounds=1)
+        raw["checks"] = ["think_format", "math_verify"]
+        raw["checking"] = {
+            "workers": 1,
+            "majority_vote": True,
+            "judge": {"sampler": {"kind": "openai", "base_url": judge.url, "model": "judge"}},
+        }
+        config = load_config(write_config(tmp_path, raw))
+        (tmp_path / "prompts.jsonl").write_text(json.dumps({"problem": "What is six times seven?"}) + "\n")
+        generate(config)
+        assert len(judge.requests) == 1, "only the answer math-verify rejected goes to the judge"
+        assert "41" in judge.requests[0]["messages"][-1]["content"]
+    verdicts = rows(
+        config.db,
+        "SELECT s.sample_index, s.accepted, v.check_name, v.passed, v.reason, v.detail FROM samples s "
+        "JOIN verdicts v USING (sample_id) WHERE v.check_name IN ('majority_vote', 'math_verify', 'llm_judge') "
+        "ORDER BY s.sample_index, v.check_name",
+    )
+    by_sample: dict[int, dict[str, tuple]] = {}
+    for index, accepted, check, passed, reason, detail in verdicts:
+        assert accepted, "two by majority, the third by the judge"
+        by_sample.setdefault(index, {})[check] = (passed, reason, detail)
+    assert by_sample[0]["majority_vote"][2] == "2/3 for 42"
+    assert by_sample[0]["math_verify"][:2] == (True, None)
+    assert by_sample[2]["math_verify"][:2] == (False, "wrong_answer")
+    assert by_sample[2]["llm_judge"][0] is True and "EQUIVALENT" in by_sample[2]["llm_judge"][2]
+
+
+def test_schedule_serves_a_deployment_that_runs(prefect_api: str, tmp_path: Path) -> None:
+    """`cotfactory schedule` against a Prefect server: the deployment appears with its cron schedule, and a run
+    of it, picked up by the serving process, samples into the store."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    with OpenAIServer(r1_style) as server:
+        config = write_config(tmp_path, http_run_config(tmp_path, server.url, max_rounds=1))
+        env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+        serving = subprocess.Popen(
+            [*cli(), "schedule", str(config), "--cron", "0 2 * * *", "--name", "nightly-test"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            # The serving process prints how to trigger the deployment once it is registered.
+            output = ""
+            while "nightly-test" not in output:
+                line = serving.stdout.readline()
+                assert line, f"`cotfactory schedule` ended: {output}"
+                output += line
+            with get_client(sync_client=True) as client:
+                deployment = client.read_deployment_by_name("cotfactory-generate/nightly-test")
+            assert [s.schedule.cron for s in deployment.schedules] == ["0 2 * * *"]
+            flow_run = run_deployment("cotfactory-generate/nightly-test", timeout=300)
+            assert flow_run.state is not None and flow_run.state.is_completed(), flow_run.state
+        finally:
+            os.killpg(serving.pid, signal.SIGTERM)
+            serving.wait(timeout=60)
+    assert rows(tmp_path / "store.duckdb", "SELECT count(*), count(DISTINCT prompt_id) FROM samples") == [(10, 5)]
+    assert rows(tmp_path / "store.duckdb", "SELECT status, flow_run_id FROM runs") == [("completed", str(flow_run.id))]

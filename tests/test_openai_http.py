@@ -37,6 +37,7 @@ def test_request_bodies_and_n_completions_in_prompt_order() -> None:
         assert [c.text[-2] for c in completions] == [str((body["seed"] + i) % 10) for i in range(3)]
         assert completions[0].finish_reason == "stop" and completions[0].prompt_tokens == 12
         assert completions[0].completion_tokens is None, "usage is per request, not per choice, when n > 1"
+        assert [c.request_tokens for c in completions] == [21, None, None], "the request's usage, counted once"
 
 
 def test_reasoning_content_is_read_apart() -> None:

@@ -58,3 +58,11 @@ def test_example_configs_are_valid() -> None:
     gpu = load_config(examples / "run-gpu.toml")
     assert gpu.sampler.model == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
     assert gpu.prompts.files == [examples / "prompts.jsonl"]
+
+
+def test_stored_config_validates_again(tmp_path: Path) -> None:
+    from cotfactory.flows.config import RunConfig
+
+    config = parse_config(http_run_config(tmp_path, "http://127.0.0.1:9/v1"), tmp_path / "run.toml")
+    again = RunConfig.model_validate(config.as_json())
+    assert again == config and again.run_id() == config.run_id()
