@@ -76,6 +76,17 @@ class CheckingConfig(Strict):
     judge: JudgeConfig | None = None
 
 
+class DedupConfig(Strict):
+    """Accepted samples equal or nearly equal to a kept one (any run, any prompt) are rejected as `duplicate`
+    or `near_duplicate`. MinHash over word n-grams with banded LSH, as datatrove."""
+
+    enabled: bool = True
+    ngram: int = Field(5, ge=1)
+    bands: int = Field(14, ge=1)
+    rows: int = Field(8, ge=1)
+    threshold: float = Field(0.7, gt=0, le=1, description="Estimated Jaccard similarity of a near-duplicate")
+
+
 class RunConfig(Strict):
     """A rejection-sampling run."""
 
@@ -91,6 +102,7 @@ class RunConfig(Strict):
     sample_retries: int = Field(2, ge=0, description="Retries of a failed sampling batch (Prefect task retries)")
     checks: list[str | dict[str, Any]] = Field(default_factory=lambda: list(DEFAULT_CHECKS))
     checking: CheckingConfig = CheckingConfig()
+    dedup: DedupConfig = DedupConfig()
 
     @field_validator("sampling", mode="before")
     @classmethod
@@ -142,6 +154,7 @@ class RunConfig(Strict):
             "target_accepted": self.target_accepted,
             "max_rounds": self.max_rounds,
             "checks": self.checks,
+            "dedup": self.dedup.model_dump(mode="json"),
         }
         return xxh3_id(json.dumps(identity, sort_keys=True))
 

@@ -21,6 +21,7 @@ from prefect.utilities.annotations import quote
 
 from cotfactory.filters.checks import Sample
 from cotfactory.filters.judge import LlmJudge
+from cotfactory.filters.near_dup import MinHashParams
 from cotfactory.filters.runner import CheckRunner, Decision, build_checks
 from cotfactory.flows.config import (
     OpenAISamplerConfig,
@@ -29,6 +30,8 @@ from cotfactory.flows.config import (
     SamplerConfig,
     VllmSamplerConfig,
 )
+from cotfactory.flows.dedup import CHECK_NAME as DEDUP_CHECK
+from cotfactory.flows.dedup import StoredDedup
 from cotfactory.flows.run_state import (
     FunnelRow,
     PromptProgress,
@@ -40,6 +43,8 @@ from cotfactory.flows.run_state import (
 )
 from cotfactory.samplers.base import Completion, Sampler, SamplerError, SamplingParams
 from cotfactory.storage import PromptRecord, RoundRecord, RunRecord, SampleRecord, Store, VerdictRecord
+from cotfactory.storage.ids import sample_id_for
+from cotfactory.storage.store import write_batch
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +117,13 @@ def open_checks(config: RunConfig) -> CheckRunner:
         majority_vote=config.checking.majority_vote,
         judge=judge,
     )
+
+
+def open_dedup(config: RunConfig) -> StoredDedup | None:
+    settings = config.dedup
+    if not settings.enabled:
+        return None
+    return StoredDedup(MinHashParams(settings.ngram, settings.bands, settings.rows, threshold=settings.threshold))
 
 
 @task(name="sample", cache_policy=NO_CACHE)
@@ -190,6 +202,19 @@ def _records(
     return samples, verdicts, rounds
 
 
+def _deduplicate(
+    con: Any, dedup: StoredDedup, model: str, checked: Sequence[Sample], decisions: Sequence[Decision]
+) -> None:
+    """The accepted samples go through dedup; a duplicate is rejected with the kept sample's id."""
+    accepted = [i for i, decision in enumerate(decisions) if decision.accepted]
+    ids = [sample_id_for(checked[i].prompt_id, model, checked[i].completion) for i in accepted]
+    for index, verdict in zip(accepted, dedup.apply(con, ids, [checked[i].completion for i in accepted]), strict=True):
+        decisions[index].verdicts[DEDUP_CHECK] = verdict
+        if not verdict.passed:
+            decisions[index].accepted = False
+            decisions[index].reason = verdict.reason
+
+
 @task(name="check-and-store", cache_policy=NO_CACHE)
 def check_and_store(
     store: Store,
@@ -199,8 +224,10 @@ def check_and_store(
     round_index: int,
     prompts: Sequence[PromptRecord],
     completions: Sequence[Sequence[Completion]],
+    dedup: StoredDedup | None = None,
 ) -> StoredBatch:
-    """Check every completion of the batch, then store samples, verdicts and progress in one transaction."""
+    """Check every completion of the batch, then, in one transaction, deduplicate the accepted ones against
+    the store and store samples, verdicts and progress."""
     checked = [
         Sample.from_completion(
             prompt.problem,
@@ -218,8 +245,11 @@ def check_and_store(
         for completion in of_prompt
     ]
     decisions = checker.run(checked)
-    samples, verdicts, rounds = _records(run_id, model, round_index, prompts, completions, checked, decisions)
-    store.write_batch(samples, verdicts, rounds)
+    with store.transaction(checkpoint_on_close=False) as con:
+        if dedup is not None:
+            _deduplicate(con, dedup, model, checked, decisions)
+        samples, verdicts, rounds = _records(run_id, model, round_index, prompts, completions, checked, decisions)
+        write_batch(con, samples, verdicts, rounds)
     by_prompt = {r.prompt_id: r.accepted for r in rounds}
     return StoredBatch(
         samples=sum(r.samples for r in rounds),
@@ -328,6 +358,7 @@ def sample_round(
         return
     get_run_logger().info("round %d: %d prompts to sample", round_index, len(pending))
     params = config.params_for_round(round_index)
+    dedup = open_dedup(config)
     sample = sample_batch.with_options(retries=config.sample_retries, retry_delay_seconds=[2, 10, 30])
     in_flight: tuple[list[PromptRecord], PrefectFuture[StoredBatch]] | None = None
     for batch in _batches(pending, config.batch_size):
@@ -337,7 +368,7 @@ def sample_round(
         if in_flight is not None:
             tracker.stored(in_flight[0], in_flight[1].result())
         stored = check_and_store.submit(
-            store, checker, tracker.progress.run_id, config.model, round_index, quote(batch), quote(completions)
+            store, checker, tracker.progress.run_id, config.model, round_index, quote(batch), quote(completions), dedup
         )
         in_flight = (batch, stored)
     if in_flight is not None:

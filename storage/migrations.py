@@ -157,6 +157,28 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        5,
+        "near-duplicate index: MinHash signatures and LSH band keys of kept samples",
+        """
+        -- `params` names the MinHash settings (n-gram, bands x rows, seed): indexes of other settings never mix.
+        CREATE TABLE near_dup_signatures (
+            params VARCHAR NOT NULL,
+            sample_id VARCHAR NOT NULL,
+            text_hash VARCHAR NOT NULL,
+            signature BLOB NOT NULL,
+            added_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (params, sample_id)
+        );
+        CREATE TABLE near_dup_bands (
+            params VARCHAR NOT NULL,
+            band SMALLINT NOT NULL,
+            key BIGINT NOT NULL,  -- the uint64 band key, read as a signed 64-bit integer
+            sample_id VARCHAR NOT NULL,
+            PRIMARY KEY (params, band, key)
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

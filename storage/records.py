@@ -134,6 +134,29 @@ class RoundRecord(Record):
     stored_at: datetime = Field(default_factory=utc_now)
 
 
+class NearDupSignatureRecord(Record):
+    """A kept sample's MinHash signature (uint32 values as bytes) in the near-duplicate index."""
+
+    table: ClassVar[str] = "near_dup_signatures"
+
+    params: str
+    sample_id: str
+    text_hash: str
+    signature: bytes
+    added_at: datetime = Field(default_factory=utc_now)
+
+
+class NearDupBandRecord(Record):
+    """One LSH band key of a kept sample; the first sample with a key keeps it."""
+
+    table: ClassVar[str] = "near_dup_bands"
+
+    params: str
+    band: int
+    key: int
+    sample_id: str
+
+
 class SetRecord(Record):
     """One version of a curated set, with the spec that built it."""
 
@@ -176,6 +199,8 @@ ALL_RECORDS: tuple[type[Record], ...] = (
     SampleRecord,
     VerdictRecord,
     RoundRecord,
+    NearDupSignatureRecord,
+    NearDupBandRecord,
     SetRecord,
     SetMemberRecord,
     QuarantineRecord,

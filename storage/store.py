@@ -70,6 +70,22 @@ def _first_of_each(records: Iterable[R], key: Callable[[R], Hashable]) -> list[R
     return kept
 
 
+def write_batch(
+    con: duckdb.DuckDBPyConnection,
+    samples: Sequence[SampleRecord],
+    verdicts: Iterable[VerdictRecord] = (),
+    rounds: Sequence[RoundRecord] = (),
+) -> int:
+    """`Store.write_batch` inside a transaction the caller holds (to read and write in the same one)."""
+    # Identical completions within one batch share an id: keep the first of each.
+    samples = _first_of_each(samples, lambda s: s.sample_id)
+    verdicts = _first_of_each(verdicts, lambda v: (v.sample_id, v.check_name))
+    new = insert(con, samples)
+    insert(con, verdicts)
+    insert(con, rounds)
+    return new
+
+
 class Store:
     """A cotfactory DuckDB file. Each write opens the file, commits one transaction and closes it again,
     so a reader in another process (`cotfactory sql`) gets in between writes."""
@@ -136,14 +152,8 @@ class Store:
     ) -> int:
         """Samples with their verdicts (and the run progress they complete) in one transaction, idempotently.
         Returns how many samples were new."""
-        # Identical completions within one batch share an id: keep the first of each.
-        samples = _first_of_each(samples, lambda s: s.sample_id)
-        verdicts = _first_of_each(verdicts, lambda v: (v.sample_id, v.check_name))
         with self.transaction(checkpoint_on_close=False) as con:
-            new = insert(con, samples)
-            insert(con, verdicts)
-            insert(con, rounds)
-        return new
+            return write_batch(con, samples, verdicts, rounds)
 
     def start_run(self, run: RunRecord) -> None:
         """Record a run as it starts (a rerun with the same id keeps the first record)."""

@@ -63,13 +63,21 @@ def test_http_run_accepts_and_rejects_r1_style_answers(prefect_api: str, tmp_pat
         db = config.db
         reasons = rows(
             db,
-            "SELECT p.problem, s.round, s.accepted, s.reject_reason FROM samples s JOIN prompts p USING (prompt_id)",
+            "SELECT p.problem, s.round, s.sample_index, s.accepted, s.reject_reason, s.sample_id "
+            "FROM samples s JOIN prompts p USING (prompt_id) ORDER BY s.round, s.sample_index",
         )
         assert len(reasons) == 5 * 2 + 4 * 2, "round 1 samples again only the four prompts without an accepted one"
-        for problem, round_index, accepted, reason in reasons:
+        kept = {}
+        for problem, round_index, index, accepted, reason, sample_id in reasons:
             expected = CASES[problem][1]
+            if expected is None and index == 1:
+                # The two answers to the solved problem differ in one word: the second is a near-duplicate.
+                expected = "near_duplicate"
             assert (accepted, reason) == (expected is None, expected), problem
-            assert round_index == 0 or expected is not None
+            assert round_index == 0 or CASES[problem][1] is not None
+            kept.setdefault(problem, sample_id)
+        solved = next(p for p, case in CASES.items() if case[1] is None)
+        assert rows(db, "SELECT detail FROM verdicts WHERE reason = 'near_duplicate'") == [(kept[solved],)]
         assert requests_per_problem(server) == {p: 1 if case[1] is None else 2 for p, case in CASES.items()}
         assert_consistent(db, summary.run_id)
 
@@ -86,7 +94,8 @@ def test_http_run_accepts_and_rejects_r1_style_answers(prefect_api: str, tmp_pat
         assert "所以面积是二十一" in detail, "the foreign fragment is kept with the verdict"
         funnel = {(row.reason, row.samples) for row in summary.funnel}
         assert funnel == {
-            ("accepted", 2),
+            ("accepted", 1),
+            ("near_duplicate", 1),
             ("wrong_answer", 4),
             ("truncated", 4),
             ("language_mixed", 4),
