@@ -103,6 +103,9 @@ class RunConfig(Strict):
     checks: list[str | dict[str, Any]] = Field(default_factory=lambda: list(DEFAULT_CHECKS))
     checking: CheckingConfig = CheckingConfig()
     dedup: DedupConfig = DedupConfig()
+    decontam: list[str] = Field(
+        default_factory=list, description="Registered benchmarks whose overlapping prompts' samples are rejected"
+    )
 
     @field_validator("sampling", mode="before")
     @classmethod
@@ -155,6 +158,7 @@ class RunConfig(Strict):
             "max_rounds": self.max_rounds,
             "checks": self.checks,
             "dedup": self.dedup.model_dump(mode="json"),
+            "decontam": self.decontam,
         }
         return xxh3_id(json.dumps(identity, sort_keys=True))
 

@@ -19,7 +19,7 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
-from cotfactory.filters.checks import Sample
+from cotfactory.filters.checks import Sample, failed, passed
 from cotfactory.filters.judge import LlmJudge
 from cotfactory.filters.near_dup import MinHashParams
 from cotfactory.filters.runner import CheckRunner, Decision, build_checks
@@ -30,6 +30,7 @@ from cotfactory.flows.config import (
     SamplerConfig,
     VllmSamplerConfig,
 )
+from cotfactory.flows.decontam import Decontaminator
 from cotfactory.flows.dedup import CHECK_NAME as DEDUP_CHECK
 from cotfactory.flows.dedup import StoredDedup
 from cotfactory.flows.run_state import (
@@ -47,6 +48,8 @@ from cotfactory.storage.ids import sample_id_for
 from cotfactory.storage.store import write_batch
 
 log = logging.getLogger(__name__)
+
+DECONTAM_CHECK = "decontam"
 
 
 @dataclass
@@ -202,6 +205,22 @@ def _records(
     return samples, verdicts, rounds
 
 
+def _decontaminate(
+    decontaminator: Decontaminator,
+    prompts: Sequence[PromptRecord],
+    checked: Sequence[Sample],
+    decisions: Sequence[Decision],
+) -> None:
+    """Samples of a prompt that overlaps a registered benchmark are rejected, naming the shared n-gram."""
+    found = {p.prompt_id: decontaminator.find(p.problem) for p in prompts}
+    for sample, decision in zip(checked, decisions, strict=True):
+        hit = found[sample.prompt_id]
+        decision.verdicts[DECONTAM_CHECK] = passed() if hit is None else failed("contaminated", None, str(hit))
+        if hit is not None and decision.accepted:
+            decision.accepted = False
+            decision.reason = "contaminated"
+
+
 def _deduplicate(
     con: Any, dedup: StoredDedup, model: str, checked: Sequence[Sample], decisions: Sequence[Decision]
 ) -> None:
@@ -225,6 +244,7 @@ def check_and_store(
     prompts: Sequence[PromptRecord],
     completions: Sequence[Sequence[Completion]],
     dedup: StoredDedup | None = None,
+    decontaminator: Decontaminator | None = None,
 ) -> StoredBatch:
     """Check every completion of the batch, then, in one transaction, deduplicate the accepted ones against
     the store and store samples, verdicts and progress."""
@@ -245,6 +265,8 @@ def check_and_store(
         for completion in of_prompt
     ]
     decisions = checker.run(checked)
+    if decontaminator is not None:
+        _decontaminate(decontaminator, prompts, checked, decisions)
     with store.transaction(checkpoint_on_close=False) as con:
         if dedup is not None:
             _deduplicate(con, dedup, model, checked, decisions)
@@ -349,6 +371,7 @@ def sample_round(
     tracker: Tracker,
     round_index: int,
     stop: threading.Event | None,
+    decontaminator: Decontaminator | None = None,
 ) -> None:
     """One round over the prompts still short of their target: while batch k is checked and stored in a
     worker thread, batch k+1 is sampled here."""
@@ -368,7 +391,15 @@ def sample_round(
         if in_flight is not None:
             tracker.stored(in_flight[0], in_flight[1].result())
         stored = check_and_store.submit(
-            store, checker, tracker.progress.run_id, config.model, round_index, quote(batch), quote(completions), dedup
+            store,
+            checker,
+            tracker.progress.run_id,
+            config.model,
+            round_index,
+            quote(batch),
+            quote(completions),
+            dedup,
+            decontaminator,
         )
         in_flight = (batch, stored)
     if in_flight is not None:
@@ -394,6 +425,8 @@ def generate(
     new_prompts = import_prompt_files(store, config.prompts)
     with store.transaction() as con:
         prompts = select_prompts(con, config.prompts)
+        # Loaded once per run; an unknown benchmark name fails here, before any sampling.
+        decontaminator = Decontaminator(con, config.decontam) if config.decontam else None
     run_id = _start_run(store, config)
     logger.info("run %s: %d prompts selected (%d newly imported) from %s", run_id, len(prompts), new_prompts, store)
     tracker = Tracker(config, run_id, prompts, on_progress)
@@ -408,7 +441,7 @@ def generate(
                 sampler = open_sampler(config.sampler)
             warming.join()
             for round_index in range(config.max_rounds):
-                sample_round(config, store, sampler, checker, tracker, round_index, stop)
+                sample_round(config, store, sampler, checker, tracker, round_index, stop, decontaminator)
                 if _stopped(stop):
                     break
         status = "cancelled" if _stopped(stop) else "completed"

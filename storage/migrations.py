@@ -179,6 +179,27 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        6,
+        "benchmarks registered for decontamination, as word n-gram sets",
+        """
+        CREATE TABLE benchmarks (
+            name VARCHAR PRIMARY KEY,
+            ngram INTEGER NOT NULL,
+            problems BIGINT NOT NULL,
+            files JSON,
+            added_at TIMESTAMP NOT NULL
+        );
+        -- One row per distinct word n-gram of a benchmark's problems; `ngram_hash` is the xxh3_64 of the
+        -- n-gram's words joined by spaces, read as a signed 64-bit integer.
+        CREATE TABLE benchmark_ngrams (
+            benchmark VARCHAR NOT NULL,
+            ngram_hash BIGINT NOT NULL,
+            ngram VARCHAR NOT NULL,
+            PRIMARY KEY (benchmark, ngram_hash)
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

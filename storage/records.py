@@ -157,6 +157,29 @@ class NearDupBandRecord(Record):
     sample_id: str
 
 
+class BenchmarkRecord(Record):
+    """A benchmark registered for decontamination."""
+
+    table: ClassVar[str] = "benchmarks"
+    json_columns: ClassVar[frozenset[str]] = frozenset({"files"})
+
+    name: str
+    ngram: int
+    problems: int
+    files: list[str] = Field(default_factory=list)
+    added_at: datetime = Field(default_factory=utc_now)
+
+
+class BenchmarkNgramRecord(Record):
+    """One word n-gram of a benchmark's problems."""
+
+    table: ClassVar[str] = "benchmark_ngrams"
+
+    benchmark: str
+    ngram_hash: int
+    ngram: str
+
+
 class SetRecord(Record):
     """One version of a curated set, with the spec that built it."""
 
@@ -201,6 +224,8 @@ ALL_RECORDS: tuple[type[Record], ...] = (
     RoundRecord,
     NearDupSignatureRecord,
     NearDupBandRecord,
+    BenchmarkRecord,
+    BenchmarkNgramRecord,
     SetRecord,
     SetMemberRecord,
     QuarantineRecord,

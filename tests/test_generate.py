@@ -410,3 +410,24 @@ def test_schedule_serves_a_deployment_that_runs(prefect_api: str, tmp_path: Path
             serving.wait(timeout=60)
     assert rows(tmp_path / "store.duckdb", "SELECT count(*), count(DISTINCT prompt_id) FROM samples") == [(10, 5)]
     assert rows(tmp_path / "store.duckdb", "SELECT status, flow_run_id FROM runs") == [("completed", str(flow_run.id))]
+
+
+def test_samples_of_a_benchmark_problem_are_rejected_as_contaminated(prefect_api: str, tmp_path: Path) -> None:
+    from cotfactory.flows.decontam import DecontamError, register_benchmark
+    from cotfactory.storage import Store
+
+    solved = next(p for p, case in CASES.items() if case[1] is None)
+    (tmp_path / "bench.jsonl").write_text(json.dumps({"problem": solved}) + "\n")
+    with OpenAIServer(r1_style) as server:
+        raw = http_run_config(tmp_path, server.url, max_rounds=1, decontam=["missing"])
+        with pytest.raises(DecontamError, match="no benchmark 'missing'"):
+            generate(load_config(write_config(tmp_path, raw)))
+        assert server.requests == [], "an unknown benchmark fails before sampling"
+
+        register_benchmark(Store(tmp_path / "store.duckdb"), "mini", [tmp_path / "bench.jsonl"])
+        config = load_config(write_config(tmp_path, {**raw, "decontam": ["mini"]}))
+        summary = generate(config)
+    assert {(row.reason, row.samples) for row in summary.funnel if row.reason != "accepted"} >= {("contaminated", 2)}
+    assert not any(row.reason == "accepted" for row in summary.funnel)
+    details = rows(config.db, "SELECT DISTINCT detail FROM verdicts WHERE reason = 'contaminated'")
+    assert details == [("mini: 'solve for x 3x 7 11'",)]

@@ -1,0 +1,173 @@
+"""Curated SFT sets: accepted samples, filtered and capped, stored as a new version of a named set.
+
+The steps, in order: the SQL predicate; the prompts' pass rate (difficulty, as Light-R1 and LIMO select);
+decontamination against registered benchmarks; a preference order within each prompt; near-duplicates
+dropped in that order (the preferred member of a cluster stays); at most K per prompt. The same spec on the
+same store gives the same members: every order is total, and `random:SEED` ranks by a hash of the seed and the
+sample id. Completions are read in batches only for near-duplicate removal, so memory stays small.
+"""
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cotfactory.filters.near_dup import MinHasher, MinHashParams, NearDupIndex
+from cotfactory.flows.decontam import Decontaminator
+from cotfactory.storage import Store
+from cotfactory.storage.errors import CotfactoryError
+from cotfactory.storage.ids import xxh3_id
+from cotfactory.storage.records import SetRecord
+
+TEXT_BATCH = 2_000
+
+
+class CurateError(CotfactoryError, ValueError):
+    """A curate option that cannot work; the message names it."""
+
+
+class CurateSpec(BaseModel):
+    """How a set version is built; stored with it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    where: str | None = Field(None, description="SQL predicate over the `accepted` view's columns")
+    per_prompt: int | None = Field(None, ge=1)
+    pass_rate: tuple[float, float] | None = None
+    prefer: str = "shortest"
+    no_near_dups: bool = False
+    decontam: list[str] = Field(default_factory=list)
+
+    @field_validator("prefer")
+    @classmethod
+    def _known_preference(cls, value: str) -> str:
+        if value not in ("shortest", "longest") and not re.fullmatch(r"random:\d+", value):
+            raise ValueError(f"--prefer {value!r}: use shortest, longest or random:SEED")
+        return value
+
+    @field_validator("pass_rate")
+    @classmethod
+    def _ordered_range(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0 <= value[0] <= value[1] <= 1:
+            raise ValueError(f"--pass-rate {value[0]}:{value[1]}: want MIN:MAX with 0 <= MIN <= MAX <= 1")
+        return value
+
+
+@dataclass
+class CurateReport:
+    """What curate built, and how many samples each step excluded."""
+
+    record: SetRecord
+    prompts: int
+    tokens: int
+    considered: int
+    excluded: Counter[str] = field(default_factory=Counter)
+
+
+def _candidates(con: duckdb.DuckDBPyConnection, spec: CurateSpec) -> pl.DataFrame:
+    where = f"AND ({spec.where})" if spec.where else ""
+    sql = f"""
+        SELECT a.sample_id, a.prompt_id, a.problem, length(a.completion) AS chars,
+               coalesce(a.completion_tokens, 0) AS tokens, ps.pass_rate
+        FROM accepted a JOIN prompt_stats ps USING (prompt_id)
+        WHERE TRUE {where}
+    """
+    try:
+        return con.sql(sql).pl()
+    except duckdb.Error as error:
+        raise CurateError(f"--where {spec.where!r} does not work as an SQL predicate: {error}") from None
+
+
+def _rank(frame: pl.DataFrame, prefer: str) -> pl.DataFrame:
+    """Rows in prompt order, each prompt's samples in preference order (ties broken by sample id)."""
+    if prefer == "shortest":
+        key = pl.col("chars")
+    elif prefer == "longest":
+        key = -pl.col("chars")
+    else:
+        seed = prefer.split(":", 1)[1]
+        key = pl.col("sample_id").map_elements(lambda sample_id: xxh3_id(seed, sample_id), return_dtype=pl.String)
+    return frame.with_columns(key.alias("_rank")).sort(["prompt_id", "_rank", "sample_id"])
+
+
+def _near_duplicates(con: duckdb.DuckDBPyConnection, ordered_ids: list[str]) -> set[str]:
+    """Samples that nearly duplicate one earlier in `ordered_ids`; completions are read in batches."""
+    index = NearDupIndex(MinHasher(MinHashParams()))
+    dropped: set[str] = set()
+    order = pa.table({"sample_id": ordered_ids, "position": list(range(len(ordered_ids)))})
+    con.register("_curate_order", order)
+    try:
+        reader = con.sql(
+            "SELECT s.sample_id, s.completion FROM samples s JOIN _curate_order o USING (sample_id) "
+            "ORDER BY o.position"
+        ).to_arrow_reader(TEXT_BATCH)
+        for batch in reader:
+            ids = batch.column("sample_id").to_pylist()
+            found = index.add(ids, batch.column("completion").to_pylist())
+            dropped.update(sample_id for sample_id, match in zip(ids, found, strict=True) if match is not None)
+    finally:
+        con.unregister("_curate_order")
+    return dropped
+
+
+def curate(store: Store, name: str, spec: CurateSpec) -> CurateReport:
+    """Build and store the next version of set `name` from the store's accepted samples."""
+    with store.transaction() as con:
+        frame = _candidates(con, spec)
+        considered = frame.height
+        excluded: Counter[str] = Counter()
+        if spec.pass_rate is not None:
+            low, high = spec.pass_rate
+            kept = frame.filter(pl.col("pass_rate").is_between(low, high))
+            excluded["pass_rate"] = frame.height - kept.height
+            frame = kept
+        if spec.decontam:
+            decontaminator = Decontaminator(con, spec.decontam)
+            problems = frame.select("prompt_id", "problem").unique("prompt_id")
+            dirty = [
+                prompt_id for prompt_id, problem in problems.iter_rows() if decontaminator.find(problem) is not None
+            ]
+            kept = frame.filter(~pl.col("prompt_id").is_in(dirty))
+            excluded["contaminated"] = frame.height - kept.height
+            frame = kept
+        frame = _rank(frame, spec.prefer)
+        if spec.no_near_dups:
+            dropped = _near_duplicates(con, frame.get_column("sample_id").to_list())
+            excluded["near_duplicate"] = len(dropped)
+            frame = frame.filter(~pl.col("sample_id").is_in(list(dropped)))
+        if spec.per_prompt is not None:
+            kept = frame.filter(pl.int_range(pl.len()).over("prompt_id") < spec.per_prompt)
+            excluded["per_prompt"] = frame.height - kept.height
+            frame = kept
+    record = store.add_set(name, spec.model_dump(mode="json"), frame.get_column("sample_id").to_list())
+    return CurateReport(
+        record=record,
+        prompts=frame.get_column("prompt_id").n_unique(),
+        tokens=int(frame.get_column("tokens").sum()),
+        considered=considered,
+        excluded=excluded,
+    )
+
+
+def parse_pass_rate(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        low, high = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise CurateError(f"--pass-rate {text!r}: want MIN:MAX, e.g. 0.1:0.9") from None
+    return low, high
+
+
+def spec_from_options(**options: Any) -> CurateSpec:
+    from pydantic import ValidationError
+
+    try:
+        return CurateSpec(**options)
+    except ValidationError as error:
+        raise CurateError("; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())) from None
