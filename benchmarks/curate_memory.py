@@ -31,7 +31,7 @@ if mode == "work":
     spec = CurateSpec(per_prompt=2, pass_rate=(0.0, 1.0), prefer="shortest", no_near_dups=True)
     report = curate(store, "bench", spec)
     manifest = export_jsonl(db, out, set_ref=f"bench@{report.record.version}")
-    print(report.record.row_count, manifest["rows"], manifest["bytes"])
+    print("RESULT", report.record.row_count, manifest["rows"], manifest["bytes"])
 else:
     store.migrate()
 """
@@ -94,14 +94,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=200_000)
     parser.add_argument("--size", type=int, default=8000)
+    parser.add_argument("--db", type=Path, help="Reuse a store an earlier run of this script filled")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp())
-    db = folder / "curate.duckdb"
-    fill(Store(db), args.samples, args.size)
+    db = args.db or folder / "curate.duckdb"
+    if args.db is None:
+        fill(Store(db), args.samples, args.size)
     print(f"{args.samples:,} samples of about {args.size:,} characters stored ({db.stat().st_size / 1e9:.2f} GB)")
     baseline, _ = child_peak_mb(db, folder / "unused", "idle")
     peak, output = child_peak_mb(db, folder / "export", "work")
-    rows, exported, size = (int(x) for x in output.split())
+    result = next(line for line in output.splitlines() if line.startswith("RESULT"))
+    rows, exported, size = (int(x) for x in result.split()[1:])
     print(f"curated {rows:,} samples, exported {exported:,} rows ({size / 1e9:.2f} GB)")
     print(f"peak memory: {peak:,.0f} MB (importing cotfactory and opening the store: {baseline:,.0f} MB)")
     print(f"curate+export peak vs 2 GB budget: ratio={peak / 2048:.2f} (target <= 1.00), peak={peak:.0f} MB")

@@ -3,15 +3,14 @@
 import json
 import tomllib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from cotfactory.filters.checks import Sample
 from cotfactory.filters.runner import DEFAULT_CHECKS, CheckConfigError, CheckRunner, Decision, build_checks
-from cotfactory.storage import InputError
-from cotfactory.storage.input_rows import InputRow, describe_bad_rows, read_rows
+from cotfactory.storage.input_rows import InputRow, parse_all_rows
 from cotfactory.storage.prompt_fields import COMPLETION_FIELDS, REASONING_FIELDS, FieldError, FieldMapping, pick_field
 
 BATCH = 512
@@ -66,23 +65,8 @@ def _sample(row: InputRow, mapping: FieldMapping, completion_field: str | None) 
     return str(fields.get("id", f"{row.file}:{row.line}")), sample
 
 
-def _samples(
-    paths: Sequence[Path], mapping: FieldMapping, completion_field: str | None
-) -> Iterator[tuple[str, Sample]]:
-    bad: list[InputRow] = []
-    samples = []
-    for path in paths:
-        for row in read_rows(path):
-            if row.fields is None:
-                bad.append(row)
-                continue
-            try:
-                samples.append(_sample(row, mapping, completion_field))
-            except FieldError as error:
-                bad.append(InputRow(row.file, row.line, row.raw, error=str(error)))
-    if bad:
-        raise InputError(f"{len(bad):,} bad rows, nothing checked:\n{describe_bad_rows(bad)}")
-    yield from samples
+def _samples(paths: Sequence[Path], mapping: FieldMapping, completion_field: str | None) -> list[tuple[str, Sample]]:
+    return parse_all_rows(paths, lambda row: _sample(row, mapping, completion_field), what="nothing checked")
 
 
 def check_traces(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from cotfactory.filters.near_dup import MinHasher, MinHashParams, NearDupIndex
 from cotfactory.flows.decontam import Decontaminator
 from cotfactory.storage import Store
+from cotfactory.storage.connection import limit_memory
 from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.ids import xxh3_id
 from cotfactory.storage.records import SetRecord
@@ -96,28 +98,30 @@ def _rank(frame: pl.DataFrame, prefer: str) -> pl.DataFrame:
 
 
 def _near_duplicates(con: duckdb.DuckDBPyConnection, ordered_ids: list[str]) -> set[str]:
-    """Samples that nearly duplicate one earlier in `ordered_ids`; completions are read in batches."""
-    index = NearDupIndex(MinHasher(MinHashParams()))
-    dropped: set[str] = set()
-    order = pa.table({"sample_id": ordered_ids, "position": list(range(len(ordered_ids)))})
-    con.register("_curate_order", order)
+    """Samples that nearly duplicate one earlier in `ordered_ids`. Completions are read once, in storage order
+    and in batches (sorting 8 KB texts would need them all in memory); only signatures are kept, then the
+    index sees them in preference order."""
+    hasher = MinHasher(MinHashParams())
+    position = {sample_id: index for index, sample_id in enumerate(ordered_ids)}
+    signatures = np.empty((len(ordered_ids), hasher.params.num_perm), dtype=np.uint32)
+    con.register("_curate_ids", pa.table({"sample_id": ordered_ids}))
     try:
         reader = con.sql(
-            "SELECT s.sample_id, s.completion FROM samples s JOIN _curate_order o USING (sample_id) "
-            "ORDER BY o.position"
+            "SELECT sample_id, completion FROM samples WHERE sample_id IN (SELECT sample_id FROM _curate_ids)"
         ).to_arrow_reader(TEXT_BATCH)
         for batch in reader:
-            ids = batch.column("sample_id").to_pylist()
-            found = index.add(ids, batch.column("completion").to_pylist())
-            dropped.update(sample_id for sample_id, match in zip(ids, found, strict=True) if match is not None)
+            rows = [position[sample_id] for sample_id in batch.column("sample_id").to_pylist()]
+            signatures[rows] = hasher.signatures(batch.column("completion").to_pylist())
     finally:
-        con.unregister("_curate_order")
-    return dropped
+        con.unregister("_curate_ids")
+    found = NearDupIndex(hasher).add_signatures(ordered_ids, signatures)
+    return {sample_id for sample_id, match in zip(ordered_ids, found, strict=True) if match is not None}
 
 
 def curate(store: Store, name: str, spec: CurateSpec) -> CurateReport:
     """Build and store the next version of set `name` from the store's accepted samples."""
     with store.transaction() as con:
+        limit_memory(con)
         frame = _candidates(con, spec)
         considered = frame.height
         excluded: Counter[str] = Counter()

@@ -15,10 +15,10 @@ import duckdb
 import numpy as np
 import xxhash
 
-from cotfactory.storage import InputError, Store
+from cotfactory.storage import Store
 from cotfactory.storage.errors import CotfactoryError
-from cotfactory.storage.input_rows import InputRow, describe_bad_rows, read_rows
-from cotfactory.storage.prompt_fields import PROBLEM_FIELDS, FieldError, pick_field
+from cotfactory.storage.input_rows import parse_all_rows
+from cotfactory.storage.prompt_fields import PROBLEM_FIELDS, pick_field
 from cotfactory.storage.records import BenchmarkNgramRecord, BenchmarkRecord
 from cotfactory.storage.store import insert
 
@@ -64,21 +64,11 @@ def register_benchmark(
 ) -> BenchmarkRecord:
     """Read the problems of `paths` (JSONL, CSV/TSV, Parquet) and store their n-grams as benchmark `name`.
     Registering a name again replaces it."""
-    problems: list[str] = []
-    bad: list[InputRow] = []
-    for path in paths:
-        for row in read_rows(path):
-            if row.fields is None:
-                bad.append(row)
-                continue
-            try:
-                problem = pick_field(row.fields, field, PROBLEM_FIELDS, "problem", required=True)
-            except FieldError as error:
-                bad.append(InputRow(row.file, row.line, row.raw, error=str(error)))
-                continue
-            problems.append(str(problem))
-    if bad:
-        raise InputError(f"{len(bad):,} bad benchmark rows, nothing registered:\n{describe_bad_rows(bad)}")
+    problems = parse_all_rows(
+        paths,
+        lambda row: str(pick_field(row.fields or {}, field, PROBLEM_FIELDS, "problem", required=True)),
+        what="nothing registered",
+    )
     table: dict[int, str] = {}
     cache: dict[str, int] = {}
     for problem in problems:

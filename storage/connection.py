@@ -52,7 +52,19 @@ def connect(
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.1)
             continue
+        # No progress bar: DuckDB draws it on stdout, into the output of `cotfactory sql` and friends.
+        con.execute("SET enable_progress_bar = false")
         if not read_only:
             for setting in _WRITER_SETTINGS:
                 con.execute(setting)
         return con
+
+
+# Whole-store jobs (export, curate) sort and stream every sample: bound DuckDB's memory so large stores spill
+# to its temporary folder instead of growing the process (DuckDB's own default is 80% of the machine's RAM).
+STREAMING_MEMORY_LIMIT = os.environ.get("COTFACTORY_STREAMING_MEMORY", "1GB")
+
+
+def limit_memory(con: duckdb.DuckDBPyConnection, limit: str = STREAMING_MEMORY_LIMIT) -> None:
+    """Cap DuckDB's memory on this connection for a job that reads the whole store."""
+    con.execute(f"SET memory_limit = '{limit}'")

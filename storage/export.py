@@ -17,6 +17,7 @@ import polars as pl
 import pyarrow as pa
 import xxhash
 
+from cotfactory.storage.connection import limit_memory
 from cotfactory.storage.errors import CotfactoryError, StoreError
 from cotfactory.storage.query import open_read_only
 from cotfactory.storage.records import package_version
@@ -237,6 +238,7 @@ def export_jsonl(
     _line_expression(fmt)  # an unknown format fails before anything is written
     out_dir = Path(out_dir)
     with open_read_only(db) as con:
+        limit_memory(con)
         where, selection = _resolve_set(con, set_ref) if set_ref is not None else _resolve_run(con, run_id or "")
         _prepare(out_dir, overwrite)
         writer = _ShardWriter(out_dir, shard_rows, shard_bytes)

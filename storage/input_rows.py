@@ -8,10 +8,10 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow.parquet as pq
 
@@ -156,3 +156,32 @@ def read_rows(path: str | Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES)
     if kind in ("csv", "tsv"):
         return _csv_rows(path, max_line_bytes, "," if kind == "csv" else "\t")
     return _parquet_rows(path)
+
+
+T = TypeVar("T")
+
+
+def parse_all_rows(
+    paths: Sequence[str | Path],
+    parse: Callable[[InputRow], T],
+    *,
+    what: str,
+    errors: tuple[type[Exception], ...] = (ValueError,),
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> list[T]:
+    """`parse` applied to every well-formed row of the files, in order; rows that cannot be read or parsed
+    (`errors`) are collected and reported together as FILE:LINE in one InputError, and nothing is returned."""
+    parsed: list[T] = []
+    bad: list[InputRow] = []
+    for path in paths:
+        for row in read_rows(path, max_line_bytes=max_line_bytes):
+            if row.fields is None:
+                bad.append(row)
+                continue
+            try:
+                parsed.append(parse(row))
+            except errors as error:
+                bad.append(_failed(row, str(error)))
+    if bad:
+        raise InputError(f"{len(bad):,} bad rows, {what}:\n{describe_bad_rows(bad)}")
+    return parsed

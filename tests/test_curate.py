@@ -159,3 +159,19 @@ def test_cli_decontam_add_and_check(tmp_path: Path, db: Path) -> None:
     assert added.returncode == 0 and "2 problems as word 8-grams" in added.stdout
     checked = run_cli("decontam", "check", "--db", str(db))
     assert checked.returncode == 0 and "mini: 'how many vertical asymptotes does the graph of'" in checked.stdout
+
+
+@pytest.mark.realdata
+def test_real_math500_problem_embedded_in_a_reworded_prompt(shared_data: Path, store: Store) -> None:
+    math500 = shared_data / "problems" / "math500" / "math500.jsonl"
+    register_benchmark(store, "math500", [math500])
+    problems = [json.loads(line)["problem"] for line in math500.read_text().splitlines()]
+    long_problem = next(p for p in problems if len(words(p)) > 30)
+    first_half = " ".join(long_problem.split()[: len(long_problem.split()) // 2])
+    reworded = f"Here is a practice question from my homework. {first_half} ... please explain each step simply."
+    with store.transaction() as con:
+        found = Decontaminator(con, ["math500"]).find_many(
+            [reworded, "A farmer has 17 sheep and buys 5 more each spring for 3 years. How many sheep now?"]
+        )
+    assert found[0] is not None and found[0].benchmark == "math500"
+    assert found[1] is None
