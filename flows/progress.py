@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from cotfactory.flows.generate import RunProgress
@@ -18,16 +18,16 @@ class ProgressBar:
     """Prompts done of total, samples, accepted, pass rate, output tokens/s and ETA, updated per stored batch."""
 
     def __init__(self, console: Console) -> None:
+        # Fits an 80-column terminal: round, bar, prompts done/total, samples, accepted (pass rate), tok/s, ETA.
         self._progress = Progress(
-            TextColumn("[bold]round {task.fields[round]}"),
-            BarColumn(bar_width=20),
+            TextColumn("[bold]r{task.fields[round]}"),
+            BarColumn(bar_width=5),
             MofNCompleteColumn(),
             TextColumn(
-                "prompts · {task.fields[samples]:,} samples · {task.fields[accepted]:,} accepted "
-                "({task.fields[pass_rate]:.0%}) · {task.fields[tokens_per_s]:,.0f} tok/s ·"
+                "prompts {task.fields[samples]:,} samples {task.fields[accepted]:,} ok "
+                "{task.fields[pass_rate]:.0%} {task.fields[tokens_per_s]:,.0f} tok/s"
             ),
-            TimeElapsedColumn(),
-            TextColumn("· ETA"),
+            TextColumn("ETA"),
             TimeRemainingColumn(),
             console=console,
             transient=False,
