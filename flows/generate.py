@@ -12,27 +12,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
-from cotfactory.filters.checks import Sample, failed, passed
-from cotfactory.filters.judge import LlmJudge
-from cotfactory.filters.near_dup import MinHashParams
-from cotfactory.filters.runner import CheckRunner, Decision, build_checks
+from cotfactory.filters.runner import CheckRunner
+from cotfactory.flows.batch import StoredBatch, check_and_store, sample_batch
+from cotfactory.flows.components import open_checks, open_dedup, open_sampler
 from cotfactory.flows.config import (
-    OpenAISamplerConfig,
-    ReplaySamplerConfig,
     RunConfig,
-    SamplerConfig,
-    VllmSamplerConfig,
 )
 from cotfactory.flows.decontam import Decontaminator
-from cotfactory.flows.dedup import CHECK_NAME as DEDUP_CHECK
-from cotfactory.flows.dedup import StoredDedup
 from cotfactory.flows.run_state import (
     FunnelRow,
     PromptProgress,
@@ -42,14 +34,10 @@ from cotfactory.flows.run_state import (
     run_progress,
     select_prompts,
 )
-from cotfactory.samplers.base import Completion, Sampler, SamplerError, SamplingParams
-from cotfactory.storage import PromptRecord, RoundRecord, RunRecord, SampleRecord, Store, VerdictRecord
-from cotfactory.storage.ids import sample_id_for
-from cotfactory.storage.store import write_batch
+from cotfactory.samplers.base import Sampler
+from cotfactory.storage import PromptRecord, RunRecord, Store
 
 log = logging.getLogger(__name__)
-
-DECONTAM_CHECK = "decontam"
 
 
 @dataclass
@@ -85,200 +73,6 @@ class RunSummary:
 
 
 ProgressCallback = Callable[[RunProgress], None]
-
-
-def open_sampler(config: SamplerConfig) -> Sampler:
-    """The configured sampler; for vLLM this starts the engine (minutes on big models), once per run."""
-    settings = config.model_dump(exclude={"kind"})
-    if isinstance(config, VllmSamplerConfig):
-        from cotfactory.samplers.vllm_offline import VllmOfflineConfig, VllmOfflineSampler
-
-        return VllmOfflineSampler(VllmOfflineConfig(**settings))
-    if isinstance(config, OpenAISamplerConfig):
-        from cotfactory.samplers.openai_http import OpenAIHttpConfig, OpenAIHttpSampler
-
-        return OpenAIHttpSampler(OpenAIHttpConfig(**settings))
-    if isinstance(config, ReplaySamplerConfig):
-        from cotfactory.samplers.replay import ReplayConfig, ReplaySampler
-
-        return ReplaySampler(ReplayConfig(**{k: v for k, v in settings.items() if k != "model"}))
-    raise TypeError(f"unknown sampler config {type(config).__name__}")
-
-
-def open_checks(config: RunConfig) -> CheckRunner:
-    """The check runner of a run: its process pool starts once and serves every batch."""
-    judge = None
-    if config.checking.judge is not None:
-        judge_sampler = open_sampler(config.checking.judge.sampler)
-        judge = LlmJudge(
-            judge_sampler, SamplingParams(n=1, temperature=0.0, max_tokens=config.checking.judge.max_tokens)
-        )
-    return CheckRunner(
-        build_checks(config.checks),
-        workers=config.checking.workers,
-        timeout_s=config.checking.timeout_s,
-        majority_vote=config.checking.majority_vote,
-        judge=judge,
-    )
-
-
-def open_dedup(config: RunConfig) -> StoredDedup | None:
-    settings = config.dedup
-    if not settings.enabled:
-        return None
-    return StoredDedup(MinHashParams(settings.ngram, settings.bands, settings.rows, threshold=settings.threshold))
-
-
-@task(name="sample", cache_policy=NO_CACHE)
-def sample_batch(sampler: Sampler, prompts: Sequence[PromptRecord], params: SamplingParams) -> list[list[Completion]]:
-    """`params.n` completions for each prompt of the batch."""
-    results = sampler.generate(prompts, params)
-    if len(results) != len(prompts):
-        raise SamplerError(f"the sampler returned {len(results)} results for {len(prompts)} prompts")
-    return results
-
-
-@dataclass
-class StoredBatch:
-    samples: int
-    accepted: int
-    completion_tokens: int
-    accepted_by_prompt: dict[str, int]
-
-
-def _records(
-    run_id: str,
-    model: str,
-    round_index: int,
-    prompts: Sequence[PromptRecord],
-    completions: Sequence[Sequence[Completion]],
-    checked: Sequence[Sample],
-    decisions: Sequence[Decision],
-) -> tuple[list[SampleRecord], list[VerdictRecord], list[RoundRecord]]:
-    samples, verdicts, rounds = [], [], []
-    position = 0
-    for prompt, of_prompt in zip(prompts, completions, strict=True):
-        accepted = tokens = 0
-        for index, completion in enumerate(of_prompt):
-            sample, decision = checked[position], decisions[position]
-            position += 1
-            record = SampleRecord.create(
-                prompt_id=prompt.prompt_id,
-                model=model,
-                completion=completion.text,
-                run_id=run_id,
-                round=round_index,
-                sample_index=index,
-                seed=completion.seed,
-                reasoning=sample.reasoning,
-                answer=sample.answer,
-                finish_reason=completion.finish_reason,
-                prompt_tokens=completion.prompt_tokens,
-                completion_tokens=completion.completion_tokens,
-                accepted=decision.accepted,
-                reject_reason=decision.reason,
-            )
-            samples.append(record)
-            verdicts.extend(
-                VerdictRecord(
-                    sample_id=record.sample_id,
-                    check_name=name,
-                    passed=verdict.passed,
-                    score=verdict.score,
-                    reason=verdict.reason,
-                    detail=verdict.detail,
-                )
-                for name, verdict in decision.verdicts.items()
-            )
-            accepted += decision.accepted
-            tokens += completion.completion_tokens or completion.request_tokens or 0
-        rounds.append(
-            RoundRecord(
-                run_id=run_id,
-                prompt_id=prompt.prompt_id,
-                round=round_index,
-                samples=len(of_prompt),
-                accepted=accepted,
-                completion_tokens=tokens,
-            )
-        )
-    return samples, verdicts, rounds
-
-
-def _decontaminate(
-    decontaminator: Decontaminator,
-    prompts: Sequence[PromptRecord],
-    checked: Sequence[Sample],
-    decisions: Sequence[Decision],
-) -> None:
-    """Samples of a prompt that overlaps a registered benchmark are rejected, naming the shared n-gram."""
-    found = {p.prompt_id: decontaminator.find(p.problem) for p in prompts}
-    for sample, decision in zip(checked, decisions, strict=True):
-        hit = found[sample.prompt_id]
-        decision.verdicts[DECONTAM_CHECK] = passed() if hit is None else failed("contaminated", None, str(hit))
-        if hit is not None and decision.accepted:
-            decision.accepted = False
-            decision.reason = "contaminated"
-
-
-def _deduplicate(
-    con: Any, dedup: StoredDedup, model: str, checked: Sequence[Sample], decisions: Sequence[Decision]
-) -> None:
-    """The accepted samples go through dedup; a duplicate is rejected with the kept sample's id."""
-    accepted = [i for i, decision in enumerate(decisions) if decision.accepted]
-    ids = [sample_id_for(checked[i].prompt_id, model, checked[i].completion) for i in accepted]
-    for index, verdict in zip(accepted, dedup.apply(con, ids, [checked[i].completion for i in accepted]), strict=True):
-        decisions[index].verdicts[DEDUP_CHECK] = verdict
-        if not verdict.passed:
-            decisions[index].accepted = False
-            decisions[index].reason = verdict.reason
-
-
-@task(name="check-and-store", cache_policy=NO_CACHE)
-def check_and_store(
-    store: Store,
-    checker: CheckRunner,
-    run_id: str,
-    model: str,
-    round_index: int,
-    prompts: Sequence[PromptRecord],
-    completions: Sequence[Sequence[Completion]],
-    dedup: StoredDedup | None = None,
-    decontaminator: Decontaminator | None = None,
-) -> StoredBatch:
-    """Check every completion of the batch, then, in one transaction, deduplicate the accepted ones against
-    the store and store samples, verdicts and progress."""
-    checked = [
-        Sample.from_completion(
-            prompt.problem,
-            completion.text,
-            reasoning=completion.reasoning,
-            opened_by_template=completion.opened_by_template,
-            reference=prompt.reference,
-            domain=prompt.domain,
-            target_language=prompt.target_language,
-            finish_reason=completion.finish_reason,
-            completion_tokens=completion.completion_tokens,
-            prompt_id=prompt.prompt_id,
-        )
-        for prompt, of_prompt in zip(prompts, completions, strict=True)
-        for completion in of_prompt
-    ]
-    decisions = checker.run(checked)
-    if decontaminator is not None:
-        _decontaminate(decontaminator, prompts, checked, decisions)
-    with store.transaction(checkpoint_on_close=False) as con:
-        if dedup is not None:
-            _deduplicate(con, dedup, model, checked, decisions)
-        samples, verdicts, rounds = _records(run_id, model, round_index, prompts, completions, checked, decisions)
-        write_batch(con, samples, verdicts, rounds)
-    by_prompt = {r.prompt_id: r.accepted for r in rounds}
-    return StoredBatch(
-        samples=sum(r.samples for r in rounds),
-        accepted=sum(by_prompt.values()),
-        completion_tokens=sum(r.completion_tokens or 0 for r in rounds),
-        accepted_by_prompt=by_prompt,
-    )
 
 
 def _batches(prompts: Sequence[PromptRecord], size: int) -> list[list[PromptRecord]]:

@@ -1,0 +1,173 @@
+"""One batch of a run: sample it (a Prefect task with retries), then check, decontaminate, deduplicate and
+store it (a Prefect task whose store step is one transaction)."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from cotfactory.filters.checks import Sample, failed, passed
+from cotfactory.filters.runner import CheckRunner, Decision
+from cotfactory.flows.decontam import Decontaminator
+from cotfactory.flows.dedup import CHECK_NAME as DEDUP_CHECK
+from cotfactory.flows.dedup import StoredDedup
+from cotfactory.samplers.base import Completion, Sampler, SamplerError, SamplingParams
+from cotfactory.storage import PromptRecord, RoundRecord, SampleRecord, Store, VerdictRecord
+from cotfactory.storage.ids import sample_id_for
+from cotfactory.storage.store import write_batch
+
+DECONTAM_CHECK = "decontam"
+
+
+@task(name="sample", cache_policy=NO_CACHE)
+def sample_batch(sampler: Sampler, prompts: Sequence[PromptRecord], params: SamplingParams) -> list[list[Completion]]:
+    """`params.n` completions for each prompt of the batch."""
+    results = sampler.generate(prompts, params)
+    if len(results) != len(prompts):
+        raise SamplerError(f"the sampler returned {len(results)} results for {len(prompts)} prompts")
+    return results
+
+
+@dataclass
+class StoredBatch:
+    samples: int
+    accepted: int
+    completion_tokens: int
+    accepted_by_prompt: dict[str, int]
+
+
+def _records(
+    run_id: str,
+    model: str,
+    round_index: int,
+    prompts: Sequence[PromptRecord],
+    completions: Sequence[Sequence[Completion]],
+    checked: Sequence[Sample],
+    decisions: Sequence[Decision],
+) -> tuple[list[SampleRecord], list[VerdictRecord], list[RoundRecord]]:
+    samples, verdicts, rounds = [], [], []
+    position = 0
+    for prompt, of_prompt in zip(prompts, completions, strict=True):
+        accepted = tokens = 0
+        for index, completion in enumerate(of_prompt):
+            sample, decision = checked[position], decisions[position]
+            position += 1
+            record = SampleRecord.create(
+                prompt_id=prompt.prompt_id,
+                model=model,
+                completion=completion.text,
+                run_id=run_id,
+                round=round_index,
+                sample_index=index,
+                seed=completion.seed,
+                reasoning=sample.reasoning,
+                answer=sample.answer,
+                finish_reason=completion.finish_reason,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
+                accepted=decision.accepted,
+                reject_reason=decision.reason,
+            )
+            samples.append(record)
+            verdicts.extend(
+                VerdictRecord(
+                    sample_id=record.sample_id,
+                    check_name=name,
+                    passed=verdict.passed,
+                    score=verdict.score,
+                    reason=verdict.reason,
+                    detail=verdict.detail,
+                )
+                for name, verdict in decision.verdicts.items()
+            )
+            accepted += decision.accepted
+            tokens += completion.completion_tokens or completion.request_tokens or 0
+        rounds.append(
+            RoundRecord(
+                run_id=run_id,
+                prompt_id=prompt.prompt_id,
+                round=round_index,
+                samples=len(of_prompt),
+                accepted=accepted,
+                completion_tokens=tokens,
+            )
+        )
+    return samples, verdicts, rounds
+
+
+def _decontaminate(
+    decontaminator: Decontaminator,
+    prompts: Sequence[PromptRecord],
+    checked: Sequence[Sample],
+    decisions: Sequence[Decision],
+) -> None:
+    """Samples of a prompt that overlaps a registered benchmark are rejected, naming the shared n-gram."""
+    found = {p.prompt_id: decontaminator.find(p.problem) for p in prompts}
+    for sample, decision in zip(checked, decisions, strict=True):
+        hit = found[sample.prompt_id]
+        decision.verdicts[DECONTAM_CHECK] = passed() if hit is None else failed("contaminated", None, str(hit))
+        if hit is not None and decision.accepted:
+            decision.accepted = False
+            decision.reason = "contaminated"
+
+
+def _deduplicate(
+    con: Any, dedup: StoredDedup, model: str, checked: Sequence[Sample], decisions: Sequence[Decision]
+) -> None:
+    """The accepted samples go through dedup; a duplicate is rejected with the kept sample's id."""
+    accepted = [i for i, decision in enumerate(decisions) if decision.accepted]
+    ids = [sample_id_for(checked[i].prompt_id, model, checked[i].completion) for i in accepted]
+    for index, verdict in zip(accepted, dedup.apply(con, ids, [checked[i].completion for i in accepted]), strict=True):
+        decisions[index].verdicts[DEDUP_CHECK] = verdict
+        if not verdict.passed:
+            decisions[index].accepted = False
+            decisions[index].reason = verdict.reason
+
+
+@task(name="check-and-store", cache_policy=NO_CACHE)
+def check_and_store(
+    store: Store,
+    checker: CheckRunner,
+    run_id: str,
+    model: str,
+    round_index: int,
+    prompts: Sequence[PromptRecord],
+    completions: Sequence[Sequence[Completion]],
+    dedup: StoredDedup | None = None,
+    decontaminator: Decontaminator | None = None,
+) -> StoredBatch:
+    """Check every completion of the batch, then, in one transaction, deduplicate the accepted ones against
+    the store and store samples, verdicts and progress."""
+    checked = [
+        Sample.from_completion(
+            prompt.problem,
+            completion.text,
+            reasoning=completion.reasoning,
+            opened_by_template=completion.opened_by_template,
+            reference=prompt.reference,
+            domain=prompt.domain,
+            target_language=prompt.target_language,
+            finish_reason=completion.finish_reason,
+            completion_tokens=completion.completion_tokens,
+            prompt_id=prompt.prompt_id,
+        )
+        for prompt, of_prompt in zip(prompts, completions, strict=True)
+        for completion in of_prompt
+    ]
+    decisions = checker.run(checked)
+    if decontaminator is not None:
+        _decontaminate(decontaminator, prompts, checked, decisions)
+    with store.transaction(checkpoint_on_close=False) as con:
+        if dedup is not None:
+            _deduplicate(con, dedup, model, checked, decisions)
+        samples, verdicts, rounds = _records(run_id, model, round_index, prompts, completions, checked, decisions)
+        write_batch(con, samples, verdicts, rounds)
+    by_prompt = {r.prompt_id: r.accepted for r in rounds}
+    return StoredBatch(
+        samples=sum(r.samples for r in rounds),
+        accepted=sum(by_prompt.values()),
+        completion_tokens=sum(r.completion_tokens or 0 for r in rounds),
+        accepted_by_prompt=by_prompt,
+    )
