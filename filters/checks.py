@@ -49,6 +49,7 @@ class Sample:
     completion_tokens: int | None = None
     sample_id: str = ""
     prompt_id: str = ""
+    tests: str | None = None  # code problems: the prompt's CodeTests as JSON
 
     @classmethod
     def from_completion(

@@ -6,7 +6,7 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 # Importing the check modules registers their checks.
-from cotfactory.filters import correctness, format_checks, language, repetition  # noqa: F401
+from cotfactory.filters import code_tests, correctness, format_checks, language, repetition  # noqa: F401
 from cotfactory.filters.checks import REGISTRY, Check, Sample, Verdict, failed
 from cotfactory.filters.judge import LlmJudge
 from cotfactory.filters.majority import vote
@@ -35,6 +35,7 @@ DEFAULT_CHECKS: tuple[str, ...] = (
     "multiple_final_answers",
     "choice",
     "math_verify",
+    "code_tests",
 )
 
 
@@ -144,6 +145,13 @@ class CheckRunner:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def setup(self, domains: Collection[str]) -> None:
+        """Let each check prepare for prompts of these domains before any sample (the code sandbox is built
+        and probed here); raises CheckSetupError naming what is missing."""
+        for named in self.chain:
+            if hasattr(named.check, "setup"):
+                named.check.setup(domains)
 
     def start(self) -> None:
         """Start the worker pool now rather than on the first batch (each worker imports the checks' libraries,

@@ -1,6 +1,7 @@
 """One batch of a run: sample it (a Prefect task with retries), then check, decontaminate, deduplicate and
 store it (a Prefect task whose store step is one transaction)."""
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -152,6 +153,7 @@ def check_and_store(
             finish_reason=completion.finish_reason,
             completion_tokens=completion.completion_tokens,
             prompt_id=prompt.prompt_id,
+            tests=json.dumps(prompt.tests) if prompt.tests else None,
         )
         for prompt, of_prompt in zip(prompts, completions, strict=True)
         for completion in of_prompt

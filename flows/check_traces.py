@@ -57,10 +57,11 @@ def _sample(row: InputRow, mapping: FieldMapping, completion_field: str | None) 
         completion,
         reasoning=reasoning,
         reference=prompt.reference,
-        domain=str(fields.get("domain") or mapping.domain),
+        domain=str(fields.get("domain") or prompt.domain),
         target_language=fields.get("language") or mapping.target_language,
         finish_reason=fields.get("finish_reason"),
         completion_tokens=fields.get("completion_tokens"),
+        tests=json.dumps(prompt.tests) if prompt.tests else None,
     )
     return str(fields.get("id", f"{row.file}:{row.line}")), sample
 
@@ -87,6 +88,7 @@ def check_traces(
     funnel = Funnel()
     rows = list(_samples(paths, mapping, completion_field))
     with CheckRunner(chain, workers=workers, all_checks=all_checks) as runner:
+        runner.setup({sample.domain for _, sample in rows} | ({"code"} if any(s.tests for _, s in rows) else set()))
         for start in range(0, len(rows), BATCH):
             batch = rows[start : start + BATCH]
             for (row_id, _), decision in zip(batch, runner.run([s for _, s in batch]), strict=True):

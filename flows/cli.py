@@ -45,8 +45,9 @@ def import_prompts_command(
         ),
     ] = None,
     domain: Annotated[
-        Literal["math", "code", "choice", "general"], typer.Option(help="Domain of the prompts.")
-    ] = "math",
+        Literal["math", "code", "choice", "general"] | None,
+        typer.Option(help="Domain of the prompts; default: code for rows with tests, else math."),
+    ] = None,
     language: Annotated[
         str | None, typer.Option(help="Target language of the reasoning (en, zh, ...); default: detect.")
     ] = None,

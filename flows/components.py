@@ -1,5 +1,7 @@
 """What a run is built from: its sampler, its check runner and its dedup index, opened from the config."""
 
+from collections.abc import Sequence
+
 from cotfactory.filters.judge import LlmJudge
 from cotfactory.filters.near_dup import MinHashParams
 from cotfactory.filters.runner import CheckRunner, build_checks
@@ -12,6 +14,7 @@ from cotfactory.flows.config import (
 )
 from cotfactory.flows.dedup import StoredDedup
 from cotfactory.samplers.base import Sampler, SamplingParams
+from cotfactory.storage import PromptRecord
 
 
 def open_sampler(config: SamplerConfig) -> Sampler:
@@ -30,6 +33,13 @@ def open_sampler(config: SamplerConfig) -> Sampler:
 
         return ReplaySampler(ReplayConfig(**{k: v for k, v in settings.items() if k != "model"}))
     raise TypeError(f"unknown sampler config {type(config).__name__}")
+
+
+def prepare_checks(config: RunConfig, prompts: Sequence[PromptRecord]) -> None:
+    """Fail before a run starts when one of its checks cannot work on this machine for these prompts (the code
+    sandbox for code prompts); the error names what is missing."""
+    domains = {prompt.domain for prompt in prompts} | ({"code"} if any(p.tests for p in prompts) else set())
+    CheckRunner(build_checks(config.checks), workers=0).setup(domains)
 
 
 def open_checks(config: RunConfig) -> CheckRunner:

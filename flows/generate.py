@@ -20,7 +20,7 @@ from prefect.utilities.annotations import quote
 
 from cotfactory.filters.runner import CheckRunner
 from cotfactory.flows.batch import StoredBatch, check_and_store, sample_batch
-from cotfactory.flows.components import open_checks, open_dedup, open_sampler
+from cotfactory.flows.components import open_checks, open_dedup, open_sampler, prepare_checks
 from cotfactory.flows.config import (
     RunConfig,
 )
@@ -221,6 +221,7 @@ def generate(
         prompts = select_prompts(con, config.prompts)
         # Loaded once per run; an unknown benchmark name fails here, before any sampling.
         decontaminator = Decontaminator(con, config.decontam) if config.decontam else None
+    prepare_checks(config, prompts)
     run_id = _start_run(store, config)
     logger.info("run %s: %d prompts selected (%d newly imported) from %s", run_id, len(prompts), new_prompts, store)
     tracker = Tracker(config, run_id, prompts, on_progress)

@@ -56,7 +56,7 @@ def import_prompts(
     source: str | None = None,
     problem_field: str | None = None,
     answer_field: str | None = None,
-    domain: Domain = "math",
+    domain: Domain | None = None,
     target_language: str | None = None,
     on_error: OnError = "fail",
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,

@@ -11,7 +11,9 @@ from cotfactory.flows.config import ConfigError, PromptSelection, RunConfig
 from cotfactory.flows.import_prompts import import_prompts
 from cotfactory.storage import PromptRecord, Store
 
-PROMPT_COLUMNS = ("prompt_id", "source", "problem", "reference", "domain", "target_language", "metadata", "added_at")
+PROMPT_COLUMNS = (
+    "prompt_id", "source", "problem", "reference", "domain", "target_language", "metadata", "added_at", "tests"
+)  # fmt: skip
 
 
 @dataclass
@@ -32,7 +34,7 @@ def import_prompt_files(store: Store, selection: PromptSelection) -> int:
         source=selection.source,
         problem_field=selection.problem_field,
         answer_field=selection.answer_field,
-        domain=selection.domain or "math",
+        domain=selection.domain,
         target_language=selection.language,
     )
     return report.new
@@ -60,6 +62,7 @@ def select_prompts(con: duckdb.DuckDBPyConnection, selection: PromptSelection) -
     for row in rows:
         fields: dict[str, Any] = dict(zip(PROMPT_COLUMNS, row, strict=True))
         fields["metadata"] = json.loads(fields["metadata"]) if fields["metadata"] else {}
+        fields["tests"] = json.loads(fields["tests"]) if fields["tests"] else None
         prompts.append(PromptRecord(**fields))
     return prompts
 

@@ -200,6 +200,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        7,
+        "code problems: the tests a program must pass",
+        """
+        -- A CodeTests object (storage/code_problems.py): stdin/stdout cases, asserts, or function calls.
+        ALTER TABLE prompts ADD COLUMN tests JSON;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cotfactory.storage.code_problems import TEST_FIELDS, CodeTestsError, tests_from_fields
 from cotfactory.storage.records import Domain, PromptRecord
 
 PROBLEM_FIELDS = ("problem", "question", "prompt", "input")
@@ -97,7 +98,7 @@ class FieldMapping:
     problem_field: str | None = None
     answer_field: str | None = None
     source: str = "prompts"
-    domain: Domain = "math"
+    domain: Domain | None = None  # None: "code" for rows with tests, else "math"
     target_language: str | None = None
 
     def _problem(self, fields: dict[str, Any]) -> tuple[str, str]:
@@ -130,18 +131,25 @@ class FieldMapping:
     def prompt(self, fields: dict[str, Any]) -> PromptRecord:
         """The prompt a row describes; raises FieldError naming the field when it cannot."""
         problem_name, problem = self._problem(fields)
-        answer_name, reference = self._reference(fields)
+        try:
+            tests = tests_from_fields(fields)
+        except CodeTestsError as error:
+            raise FieldError(str(error)) from None
+        # A code problem's worked solution is code, not an answer to compare: only a named field is a reference.
+        answer_name, reference = (None, None) if tests and not self.answer_field else self._reference(fields)
         # Everything else stays as metadata, the worked solution too when only its final answer became the reference.
+        consumed = {problem_name, *(TEST_FIELDS if tests else ())}
         metadata = {
             key: value
             for key, value in fields.items()
-            if key != problem_name and not (key == answer_name and str(value).strip() == reference)
+            if key not in consumed and not (key == answer_name and str(value).strip() == reference)
         }
         return PromptRecord.create(
             problem,
             source=self.source,
             reference=reference,
-            domain=self.domain,
+            domain=self.domain or ("code" if tests else "math"),
+            tests=tests.model_dump(exclude_defaults=True) if tests else None,
             target_language=self.target_language,
             metadata=json.loads(json.dumps(metadata, ensure_ascii=False, default=str)),
         )

@@ -42,7 +42,7 @@ class PromptRecord(Record):
     """A problem to sample; the id is derived from the normalized problem text."""
 
     table: ClassVar[str] = "prompts"
-    json_columns: ClassVar[frozenset[str]] = frozenset({"metadata"})
+    json_columns: ClassVar[frozenset[str]] = frozenset({"metadata", "tests"})
 
     prompt_id: str
     source: str
@@ -52,6 +52,7 @@ class PromptRecord(Record):
     target_language: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     added_at: datetime = Field(default_factory=utc_now)
+    tests: dict[str, Any] | None = None  # code problems: a CodeTests object as JSON
 
     @classmethod
     def create(cls, problem: str, **fields: Any) -> "PromptRecord":

@@ -94,7 +94,7 @@ def test_sample_without_separate_reasoning_exports_as_sampled(store: Store, db: 
     store.write_batch([plain])
     with store.transaction() as con:
         con.execute(
-            "INSERT INTO prompts VALUES (?, 's', 'What is 2+2?', '4', 'math', NULL, '{}', now()::TIMESTAMP)",
+            "INSERT INTO prompts VALUES (?, 's', 'What is 2+2?', '4', 'math', NULL, '{}', now()::TIMESTAMP, NULL)",
             ["p" * 16],
         )
     export_jsonl(db, tmp_path / "o", run_id="r3")

@@ -1,0 +1,86 @@
+"""What one test case of a program came to, read from the sandbox's result: passed, a wrong result, or how
+the program failed; and the comparison of outputs and return values with the expected ones."""
+
+import math
+import signal
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cotfactory.filters.sandbox import ProcessResult
+
+Kind = Literal["pass", "fail", "error", "timeout", "memory", "output"]
+
+REASON_OF: dict[str, str] = {
+    "fail": "tests_failed",
+    "error": "runtime_error",
+    "timeout": "sandbox_timeout",
+    "memory": "memory_exceeded",
+    "output": "output_limit",
+}
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    kind: Kind
+    detail: str = ""
+
+
+PASSED = CaseOutcome("pass")
+
+
+def _signal_of(result: ProcessResult) -> int | None:
+    # bubblewrap reports a program killed by a signal as exit code 128 + signal; a plain process, as -signal
+    if result.signal is not None:
+        return result.signal
+    code = result.returncode
+    return code - 128 if code is not None and code > 128 else None
+
+
+def process_failure(result: ProcessResult, wall_s: float) -> CaseOutcome | None:
+    """How the process failed (killed at a limit, out of memory, crashed); None when it exited cleanly."""
+    if result.output_exceeded:
+        return CaseOutcome("output", f"more than {len(result.stdout) + len(result.stderr):,} bytes of output")
+    killed = _signal_of(result)
+    if result.timed_out or killed in (signal.SIGXCPU, signal.SIGKILL):
+        return CaseOutcome("timeout", f"killed at the time limit ({wall_s:g}s wall, CPU limit)")
+    errors = result.stderr.decode(errors="replace").strip()
+    last = errors.splitlines()[-1] if errors else ""
+    if "MemoryError" in last or "Cannot allocate memory" in errors:
+        return CaseOutcome("memory", last[-300:])
+    if result.returncode != 0:
+        what = f"killed by signal {killed}" if killed else f"exit code {result.returncode}"
+        return CaseOutcome("error", f"{what}: {errors[-500:]}" if errors else what)
+    return None
+
+
+def _tokens_match(got: str, expected: str) -> bool:
+    if got == expected:
+        return True
+    try:
+        return math.isclose(float(got), float(expected), rel_tol=1e-6, abs_tol=1e-6)
+    except ValueError:
+        return False
+
+
+def same_output(got: str, expected: str) -> bool:
+    """Whitespace-separated tokens equal (the usual judges' rule), numbers within 1e-6."""
+    got_tokens, expected_tokens = got.split(), expected.split()
+    return len(got_tokens) == len(expected_tokens) and all(map(_tokens_match, got_tokens, expected_tokens))
+
+
+def same_value(got: Any, expected: Any) -> bool:
+    """A returned value (as JSON) equals the expected one; floats within 1e-6. APPS wraps expected return
+    values in a one-element list, so that form is accepted too."""
+
+    def equal(a: Any, b: Any) -> bool:
+        if isinstance(a, bool) or isinstance(b, bool):
+            return a is b
+        if isinstance(a, int | float) and isinstance(b, int | float):
+            return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
+        if isinstance(a, list) and isinstance(b, list):
+            return len(a) == len(b) and all(map(equal, a, b))
+        if isinstance(a, dict) and isinstance(b, dict):
+            return a.keys() == b.keys() and all(equal(a[key], b[key]) for key in a)
+        return bool(a == b)
+
+    return equal(got, expected) or (isinstance(expected, list) and len(expected) == 1 and equal(got, expected[0]))

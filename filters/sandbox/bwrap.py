@@ -1,0 +1,136 @@
+"""The sandbox for model-written programs: bubblewrap with every namespace unshared, only `/usr` visible (read
+only), private memory-backed `/tmp` and work dir, no network, a cleared environment, a seccomp filter, rlimits,
+an unprivileged uid per concurrent slot, a wall-clock kill and an output cap.
+
+Programs see `/sandbox/<name>` (read-only copies of the files given) and run in `/work`. The sandbox's pid 1 is
+bubblewrap's reaper; when the program ends, or bubblewrap is killed, the kernel ends every process left in its
+pid namespace, so a forked-off grandchild cannot outlive the run.
+"""
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cotfactory.filters.checks import CheckSetupError
+from cotfactory.filters.sandbox.limits import Limits
+from cotfactory.filters.sandbox.process import ProcessResult, memory_file, run_capped
+from cotfactory.filters.sandbox.seccomp_policy import seccomp_bpf
+from cotfactory.filters.sandbox.slots import DEFAULT_BASE_UID, hold_slot
+
+log = logging.getLogger(__name__)
+
+CODE_DIR = "/sandbox"
+WORK_DIR = "/work"
+SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": WORK_DIR, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+class SandboxUnavailable(CheckSetupError):
+    """The sandbox cannot be built on this machine; the message names the missing piece and the way out."""
+
+
+def _default_slots() -> int:
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """Runs Python programs in isolation. `unsafe_local_exec` runs them as plain processes with only rlimits,
+    a timeout and a cleared environment: for machines where bubblewrap cannot work, never chosen silently."""
+
+    python: str = "/usr/bin/python3"
+    slots: int = field(default_factory=_default_slots)
+    unsafe_local_exec: bool = False
+    base_uid: int = DEFAULT_BASE_UID
+
+    def _bwrap_argv(self, limits: Limits, files: Mapping[str, int], seccomp_fd: int) -> list[str]:
+        argv = [
+            "bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+            "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
+            "--size", str(limits.tmp_mb << 20), "--tmpfs", WORK_DIR,
+        ]  # fmt: skip
+        for name, fd in files.items():
+            argv += ["--ro-bind-data", str(fd), f"{CODE_DIR}/{name}"]
+        return [*argv, "--remount-ro", "/", "--chdir", WORK_DIR, "--seccomp", str(seccomp_fd), "--"]
+
+    def run(
+        self, files: Mapping[str, bytes], entry: str, args: Sequence[str] = (), *, stdin: bytes = b"", limits: Limits
+    ) -> ProcessResult:
+        """Run `python -I <code dir>/<entry> args...` with `files` in the code dir."""
+        if self.unsafe_local_exec:
+            return self._run_unsafe(files, entry, args, stdin, limits)
+        fds = {name: memory_file(content, name) for name, content in files.items()}
+        seccomp_fd = memory_file(seccomp_bpf(), "seccomp")
+        try:
+            with hold_slot(self.slots, self.base_uid) as slot:
+                argv = [
+                    *limits.prlimit_argv(count_processes=True),
+                    *self._bwrap_argv(limits, fds, seccomp_fd),
+                    self.python, "-I", f"{CODE_DIR}/{entry}", *args,
+                ]  # fmt: skip
+                return run_capped(
+                    argv,
+                    stdin=stdin,
+                    timeout_s=limits.wall_s,
+                    max_output_bytes=limits.output_bytes,
+                    pass_fds=[*fds.values(), seccomp_fd],
+                    env=SANDBOX_ENV,
+                    user=slot.uid,
+                )
+        finally:
+            for fd in [*fds.values(), seccomp_fd]:
+                os.close(fd)
+
+    def _run_unsafe(
+        self, files: Mapping[str, bytes], entry: str, args: Sequence[str], stdin: bytes, limits: Limits
+    ) -> ProcessResult:
+        with tempfile.TemporaryDirectory(prefix="cotfactory-unsafe-") as folder:
+            code, work = Path(folder, "code"), Path(folder, "work")
+            code.mkdir()
+            work.mkdir()
+            for name, content in files.items():
+                (code / name).write_bytes(content)
+            # As root, RLIMIT_NPROC is not enforced; as a user it would count all of that user's processes.
+            argv = [*limits.prlimit_argv(count_processes=False), self.python, "-I", str(code / entry), *args]
+            env = {**SANDBOX_ENV, "HOME": str(work)}
+            return run_capped(
+                argv, stdin=stdin, timeout_s=limits.wall_s, max_output_bytes=limits.output_bytes, env=env, cwd=work
+            )
+
+    def check_available(self) -> None:
+        """Build the sandbox once and run a probe in it; SandboxUnavailable names what is missing."""
+        if self.unsafe_local_exec:
+            log.warning(
+                "unsafe_local_exec = true: model-written programs run WITHOUT a sandbox, as plain processes with "
+                "this user's rights (only rlimits, a timeout and a cleared environment apply)"
+            )
+        tools = ("prlimit",) if self.unsafe_local_exec else ("prlimit", "bwrap")
+        missing = [tool for tool in tools if not shutil.which(tool)]
+        if missing:
+            package = {"bwrap": "bubblewrap", "prlimit": "util-linux"}
+            raise SandboxUnavailable(
+                f"the code sandbox needs `{missing[0]}`, which is not on PATH (apt install {package[missing[0]]}); "
+                "on a machine where bubblewrap cannot run, set unsafe_local_exec = true to run programs unsandboxed"
+            )
+        if not self.unsafe_local_exec and not Path(self.python).resolve().is_relative_to("/usr"):
+            raise SandboxUnavailable(
+                f"the sandbox's python {self.python} is not under /usr, the only host folder the sandbox sees; "
+                "use the system interpreter (/usr/bin/python3)"
+            )
+        probe = self.run({"probe.py": b"print('ok')"}, "probe.py", limits=Limits(wall_s=30))
+        if probe.returncode != 0 or probe.stdout.strip() != b"ok":
+            said = probe.stderr.decode(errors="replace").strip()
+            hint = ""
+            if "namespace" in said or "uid map" in said or "Operation not permitted" in said:
+                hint = (
+                    " (user namespaces seem unavailable to unprivileged users: check the sysctls "
+                    "user.max_user_namespaces and kernel.unprivileged_userns_clone, or the container's seccomp "
+                    "profile; or set unsafe_local_exec = true)"
+                )
+            raise SandboxUnavailable(f"the code sandbox could not run a probe program: {said or probe}{hint}")

@@ -1,0 +1,209 @@
+"""The `code_tests` check on real programs, run in the real sandbox."""
+
+import gzip
+import json
+import re
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from cotfactory.filters.checks import Sample, Verdict
+from cotfactory.filters.code_tests import CodeTestsCheck
+from cotfactory.filters.runner import CheckRunner, build_checks
+from cotfactory.storage.code_problems import CodeTests
+from cotfactory.storage.prompt_fields import FieldMapping
+
+CHECK = CodeTestsCheck(time_limit_s=2.0, max_output_kb=64)
+
+SUM_STDIO = CodeTests.model_validate(
+    {
+        "stdio": [
+            {"input": "1 2\n", "output": "3\n"},
+            {"input": "10 -4\n", "output": "6"},
+            {"input": "0 0", "output": "0"},
+        ]
+    }
+)
+ADD_CALLS = CodeTests.model_validate(
+    {"function": "add", "calls": [{"args": [1, 2], "expected": 3}, {"args": [[1], [2]], "expected": [1, 2]}]}
+)
+ADD_ASSERTS = CodeTests.model_validate({"asserts": ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"]})
+
+
+def answer(program: str, tag: str = "python") -> str:
+    code = textwrap.dedent(program).strip()
+    return f"<think>\nLet me write it.\n</think>\nHere is my solution.\n```{tag}\n{code}\n```\n"
+
+
+def check(program: str, tests: CodeTests, check: CodeTestsCheck = CHECK) -> Verdict:
+    sample = Sample.from_completion(
+        "a code problem", answer(program), domain="code", tests=tests.model_dump_json(exclude_defaults=True)
+    )
+    return check(sample)
+
+
+@pytest.mark.parametrize(
+    ("program", "tests", "reason", "score"),
+    [
+        ("a, b = map(int, input().split())\nprint(a + b)", SUM_STDIO, None, 1.0),
+        ("a, b = map(int, input().split())\nprint(a - b)", SUM_STDIO, "tests_failed", 1 / 3),
+        ("def add(a, b):\n    return a + b", ADD_CALLS, None, 1.0),
+        ("def add(a, b):\n    return a + b + 1", ADD_CALLS, "tests_failed", 0.0),
+        ("def add(a, b):\n    return a + b", ADD_ASSERTS, None, 1.0),
+        ("def add(a, b):\n    return a * b", ADD_ASSERTS, "tests_failed", 0.0),
+        ("def plus(a, b):\n    return a + b", ADD_CALLS, "runtime_error", 0.0),
+        ("print(1 / 0)", SUM_STDIO, "runtime_error", 0.0),
+        ("def add(a, b):\n    raise ValueError('no')", ADD_CALLS, "runtime_error", 0.0),
+        ("def add(a, b) return a", ADD_ASSERTS, "runtime_error", 0.0),
+    ],
+)
+def test_correct_and_wrong_programs(program: str, tests: CodeTests, reason: str | None, score: float) -> None:
+    verdict = check(program, tests)
+    assert (verdict.reason, verdict.score) == (reason, pytest.approx(score)), verdict
+
+
+def test_the_first_failing_case_is_named() -> None:
+    verdict = check("a, b = map(int, input().split())\nprint(a - b)", SUM_STDIO)
+    assert verdict.detail == "test 1 of 3: input '1 2\\n': expected '3\\n', got '-1\\n'"
+    verdict = check("def add(a, b):\n    return a + b + 1", ADD_CALLS)
+    assert verdict.detail == "test 1 of 2: add(1, 2) returned 4, expected 3"
+    verdict = check("def add(a, b):\n    return a * b", ADD_ASSERTS)
+    assert verdict.detail == "test 1 of 2: assert add(1, 2) == 3 failed"
+    verdict = check("print(1 / 0)", SUM_STDIO)
+    assert verdict.detail.startswith("test 1 of 3: exit code 1: Traceback") and "ZeroDivisionError" in verdict.detail
+
+
+def test_a_program_reading_its_input_slowly_still_passes() -> None:
+    numbers = " ".join(str(i) for i in range(20_000))
+    tests = CodeTests.model_validate({"stdio": [{"input": numbers, "output": str(sum(range(20_000)))}]})
+    program = """
+        import sys
+        total, digits = 0, ""
+        while True:
+            char = sys.stdin.read(1)  # one byte at a time
+            if char.isdigit():
+                digits += char
+            elif digits:
+                total, digits = total + int(digits), ""
+            if not char:
+                break
+        print(total)
+    """
+    assert check(program, tests).passed
+
+
+@pytest.mark.parametrize(
+    ("program", "tests", "reason"),
+    [
+        ("while True:\n    pass", SUM_STDIO, "sandbox_timeout"),
+        ("import time\ntime.sleep(30)", SUM_STDIO, "sandbox_timeout"),
+        ("def add(a, b):\n    while True:\n        pass", ADD_CALLS, "sandbox_timeout"),
+        ("def add(a, b):\n    import signal\n    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n    while True: pass",
+         ADD_CALLS, "sandbox_timeout"),
+        ("while True:\n    print('spam' * 100)", SUM_STDIO, "output_limit"),
+        ("x = bytearray(4 << 30)", SUM_STDIO, "memory_exceeded"),
+        ("def add(a, b):\n    return bytearray(4 << 30)", ADD_CALLS, "memory_exceeded"),
+    ],
+)  # fmt: skip
+def test_programs_that_hit_a_limit(program: str, tests: CodeTests, reason: str) -> None:
+    verdict = check(program, tests)
+    assert verdict.reason == reason, verdict
+    assert verdict.score == 0.0
+
+
+def test_an_infinite_loop_costs_one_time_limit_not_one_per_case() -> None:
+    verdict = check("while True:\n    pass", SUM_STDIO, CodeTestsCheck(time_limit_s=1.0))
+    assert verdict.reason == "sandbox_timeout"
+    assert verdict.detail.startswith("test 1 of 3: killed at the time limit")
+
+
+@pytest.mark.parametrize(
+    ("completion", "reason"),
+    [
+        ("<think>\nhmm\n</think>\nThe answer is to add them.", "no_code"),
+        ("<think>\nhmm\n</think>\n```bash\necho 3\n```", "no_code"),  # another language's block
+        ("<think>\n```python\nprint(3)\n```\n</think>\nSee above.", "no_code"),  # code only in the reasoning
+        ("<think>\nhmm\n</think>\n```python\nprint(3)", "no_code"),  # an unclosed fence: truncated
+    ],
+)
+def test_answers_without_a_program(completion: str, reason: str) -> None:
+    sample = Sample.from_completion("p", completion, domain="code", tests=SUM_STDIO.model_dump_json())
+    assert CHECK(sample).reason == reason
+
+
+def test_prompts_without_tests() -> None:
+    math = Sample.from_completion("p", "<think>x</think> 4", domain="math")
+    code = Sample.from_completion("p", answer("print(1)"), domain="code")
+    assert CHECK(math).passed and CHECK(math).score is None
+    assert CHECK(code).reason == "no_tests"
+    assert CodeTestsCheck(missing_tests="pass")(code).passed
+
+
+def test_a_problem_time_limit_is_scaled_by_the_factor() -> None:
+    tests = CodeTests.model_validate({"stdio": [{"input": "", "output": "done"}], "time_limit_s": 0.5})
+    program = "import time\ntime.sleep(2)\nprint('done')"
+    assert check(program, tests).reason == "sandbox_timeout"  # 0.5 s and the start-up allowance
+    assert check(program, tests, CodeTestsCheck(time_limit_factor=4)).passed
+
+
+def test_the_check_runs_from_a_check_list_in_worker_processes() -> None:
+    programs = ["def add(a, b):\n    return a + b", "def add(a, b):\n    return a - b", "while True: pass"]
+    samples = [
+        Sample.from_completion("p", answer(p), domain="code", tests=ADD_CALLS.model_dump_json()) for p in programs
+    ]
+    with CheckRunner(build_checks(["think_format", {"name": "code_tests", "time_limit_s": 1.0}]), workers=2) as runner:
+        runner.setup({"code"})
+        decisions = runner.run(samples)
+    assert [d.reason for d in decisions] == [None, "tests_failed", "sandbox_timeout"]
+
+
+def test_unsafe_local_exec_runs_the_tests_without_a_sandbox() -> None:
+    unsafe = CodeTestsCheck(unsafe_local_exec=True, time_limit_s=1.0)
+    assert check("a, b = map(int, input().split())\nprint(a + b)", SUM_STDIO, unsafe).passed
+    assert check("while True: pass", SUM_STDIO, unsafe).reason == "sandbox_timeout"
+
+
+def wrong_return(solution: str) -> str:
+    """Break a canonical solution on purpose: the last `return X` returns None instead."""
+    returns = list(re.finditer(r"return (.+)$", solution, re.MULTILINE))
+    if not returns:
+        return solution + "    raise RuntimeError('broken')\n"
+    return solution[: returns[-1].start()] + "return None" + solution[returns[-1].end() :]
+
+
+def off_by_one(solution: str) -> str | None:
+    """Break a canonical solution on purpose: its first integer literal grows by one (None: it has none)."""
+    literal = re.search(r"(?<![\w.])(\d+)(?![\w.])", solution)
+    if literal is None:
+        return None
+    return solution[: literal.start()] + str(int(literal.group(1)) + 1) + solution[literal.end() :]
+
+
+@pytest.mark.realdata
+def test_humaneval_canonical_solutions_pass_and_broken_ones_fail(shared_data: Path) -> None:
+    with gzip.open(shared_data / "code" / "humaneval" / "HumanEval.jsonl.gz", "rt") as file:
+        rows = [json.loads(line) for line in file]
+    checker = CodeTestsCheck(time_limit_s=10.0)
+    verdicts: dict[str, list[Verdict]] = {"canonical": [], "wrong return": [], "off by one": []}
+    for row in rows:
+        prompt = FieldMapping().prompt(row)
+        assert prompt.domain == "code" and prompt.tests is not None
+        solutions = {
+            "canonical": row["canonical_solution"],
+            "wrong return": wrong_return(row["canonical_solution"]),
+            "off by one": off_by_one(row["canonical_solution"]),
+        }
+        for kind, solution in solutions.items():
+            if solution is not None:
+                sample = Sample.from_completion(
+                    prompt.problem, answer(row["prompt"] + solution), domain="code", tests=json.dumps(prompt.tests)
+                )
+                verdicts[kind].append(checker(sample))
+    counts = {kind: Counter(v.reason or "passed" for v in found) for kind, found in verdicts.items()}
+    print(f"humaneval ({len(rows)} problems): " + "; ".join(f"{k}: {dict(c)}" for k, c in counts.items()))
+    assert counts["canonical"] == {"passed": 164}
+    assert counts["wrong return"]["tests_failed"] >= 160 and counts["wrong return"]["passed"] == 0
+    # Some literals do not matter to the result (a start index of 0 -> 1 over a skipped element): those pass.
+    assert counts["off by one"]["tests_failed"] >= 100
