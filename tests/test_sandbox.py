@@ -4,16 +4,19 @@ so the machine stays healthy, and each test asserts the attempt failed and left 
 import itertools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from cotfactory.filters.sandbox import Limits, ProcessResult, Sandbox, SandboxUnavailable
+from cotfactory.filters.checks import CheckSetupError
+from cotfactory.filters.sandbox import Limits, ProcessResult, Sandbox, SandboxUnavailable, seccomp_policy
 
 LIMITS = Limits(wall_s=15, cpu_s=5, memory_mb=512, processes=64)
 PROJECT = Path(__file__).resolve().parents[1]
@@ -313,3 +316,29 @@ def test_slots_bound_how_many_programs_run_at_once() -> None:
         results = list(pool.map(lambda _: run(one_slot, program), range(3)))
     intervals = sorted(tuple(map(float, result.stdout.split())) for result in results)
     assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(intervals))
+
+
+def test_a_machine_without_user_namespaces_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in `bwrap` that fails as the real one does when user namespaces are switched off."""
+    folder = Path(tempfile.mkdtemp(prefix="no-userns-"))
+    try:
+        folder.chmod(0o755)  # the slot's uid must reach it
+        fake = folder / "bwrap"
+        fake.write_text(
+            "#!/bin/sh\necho 'bwrap: Creating new namespace failed: No space left on device' >&2\nexit 1\n"
+        )
+        fake.chmod(0o755)
+        (folder / "prlimit").symlink_to("/usr/bin/prlimit")
+        monkeypatch.setenv("PATH", str(folder))
+        with pytest.raises(
+            SandboxUnavailable, match=r"Creating new namespace failed.*user namespaces seem unavailable"
+        ):
+            Sandbox().check_available()
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_a_missing_seccomp_binding_is_named() -> None:
+    # this interpreter (a virtual environment) has no libseccomp binding, as a machine without python3-seccomp
+    with pytest.raises(CheckSetupError, match=r"apt install python3-seccomp"):
+        seccomp_policy._compile_with(sys.executable)

@@ -10,9 +10,11 @@ pid namespace, so a forked-off grandchild cannot outlive the run.
 import logging
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from cotfactory.filters.checks import CheckSetupError
@@ -32,6 +34,26 @@ class SandboxUnavailable(CheckSetupError):
     """The sandbox cannot be built on this machine; the message names the missing piece and the way out."""
 
 
+PACKAGE_OF = {"bwrap": "bubblewrap", "prlimit": "util-linux"}
+
+
+def _tool(name: str) -> str:
+    """The tool's absolute path on this process's PATH (the sandbox's own PATH is not the place to look)."""
+    path = shutil.which(name)
+    if path is None:
+        raise SandboxUnavailable(
+            f"the code sandbox needs `{name}`, which is not on PATH (apt install {PACKAGE_OF[name]}); "
+            "on a machine where bubblewrap cannot run, set unsafe_local_exec = true to run programs unsandboxed"
+        )
+    return path
+
+
+@lru_cache(maxsize=4)
+def _bwrap_help(bwrap: str) -> str:
+    done = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=30)
+    return done.stdout + done.stderr
+
+
 def _default_slots() -> int:
     return os.cpu_count() or 1
 
@@ -47,8 +69,11 @@ class Sandbox:
     base_uid: int = DEFAULT_BASE_UID
 
     def _bwrap_argv(self, limits: Limits, files: Mapping[str, int], seccomp_fd: int) -> list[str]:
+        bwrap = _tool("bwrap")
+        # bubblewrap 0.8+ also shuts user namespaces inside; older ones rely on the seccomp filter for that
+        nested = ["--disable-userns"] if "--disable-userns" in _bwrap_help(bwrap) else []
         argv = [
-            "bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+            bwrap, "--unshare-all", "--unshare-user", *nested, "--die-with-parent", "--new-session",
             "--ro-bind", "/usr", "/usr",
             "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--proc", "/proc", "--dev", "/dev",
@@ -70,7 +95,7 @@ class Sandbox:
         try:
             with hold_slot(self.slots, self.base_uid) as slot:
                 argv = [
-                    *limits.prlimit_argv(count_processes=True),
+                    *limits.prlimit_argv(_tool("prlimit"), count_processes=True),
                     *self._bwrap_argv(limits, fds, seccomp_fd),
                     self.python, "-I", f"{CODE_DIR}/{entry}", *args,
                 ]  # fmt: skip
@@ -97,7 +122,8 @@ class Sandbox:
             for name, content in files.items():
                 (code / name).write_bytes(content)
             # As root, RLIMIT_NPROC is not enforced; as a user it would count all of that user's processes.
-            argv = [*limits.prlimit_argv(count_processes=False), self.python, "-I", str(code / entry), *args]
+            prlimit = limits.prlimit_argv(_tool("prlimit"), count_processes=False)
+            argv = [*prlimit, self.python, "-I", str(code / entry), *args]
             env = {**SANDBOX_ENV, "HOME": str(work)}
             return run_capped(
                 argv, stdin=stdin, timeout_s=limits.wall_s, max_output_bytes=limits.output_bytes, env=env, cwd=work
@@ -110,20 +136,17 @@ class Sandbox:
                 "unsafe_local_exec = true: model-written programs run WITHOUT a sandbox, as plain processes with "
                 "this user's rights (only rlimits, a timeout and a cleared environment apply)"
             )
-        tools = ("prlimit",) if self.unsafe_local_exec else ("prlimit", "bwrap")
-        missing = [tool for tool in tools if not shutil.which(tool)]
-        if missing:
-            package = {"bwrap": "bubblewrap", "prlimit": "util-linux"}
-            raise SandboxUnavailable(
-                f"the code sandbox needs `{missing[0]}`, which is not on PATH (apt install {package[missing[0]]}); "
-                "on a machine where bubblewrap cannot run, set unsafe_local_exec = true to run programs unsandboxed"
-            )
+        for tool in ("prlimit",) if self.unsafe_local_exec else ("prlimit", "bwrap"):
+            _tool(tool)
         if not self.unsafe_local_exec and not Path(self.python).resolve().is_relative_to("/usr"):
             raise SandboxUnavailable(
                 f"the sandbox's python {self.python} is not under /usr, the only host folder the sandbox sees; "
                 "use the system interpreter (/usr/bin/python3)"
             )
-        probe = self.run({"probe.py": b"print('ok')"}, "probe.py", limits=Limits(wall_s=30))
+        try:
+            probe = self.run({"probe.py": b"print('ok')"}, "probe.py", limits=Limits(wall_s=30))
+        except OSError as error:
+            raise SandboxUnavailable(f"the code sandbox could not start: {error}") from error
         if probe.returncode != 0 or probe.stdout.strip() != b"ok":
             said = probe.stderr.decode(errors="replace").strip()
             hint = ""

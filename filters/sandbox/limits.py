@@ -21,7 +21,7 @@ class Limits:
     output_bytes: int = MIB  # stdout and stderr together
     tmp_mb: int = 64  # each of the private /tmp and work dir (memory-backed)
 
-    def prlimit_argv(self, *, count_processes: bool) -> list[str]:
+    def prlimit_argv(self, prlimit: str, *, count_processes: bool) -> list[str]:
         """`prlimit` options; the soft and hard limits are equal so the program cannot raise them."""
         options = [
             f"--cpu={max(1, math.ceil(self.cpu_s))}",
@@ -32,4 +32,4 @@ class Limits:
         ]
         if count_processes:
             options.append(f"--nproc={self.processes}")
-        return ["prlimit", *options, "--"]
+        return [prlimit, *options, "--"]
