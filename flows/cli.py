@@ -196,6 +196,8 @@ def run_command(
     if not verbose:  # the progress bar and the funnel say what matters; the UI and the store keep the rest
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        # Prefect's temporary server reports usage, which fails with an ERROR line on machines offline
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from cotfactory.flows.generate import generate
     from cotfactory.flows.progress import ProgressBar, funnel_table, stop_on_interrupt
 

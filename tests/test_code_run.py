@@ -118,3 +118,15 @@ def test_check_cli_runs_the_tests_of_code_traces(tmp_path: Path) -> None:
         ("wrong", "tests_failed"),
         ("none", "no_code"),
     ]
+
+
+def test_the_code_example_runs_as_the_readme_says(prefect_api: str, tmp_path: Path) -> None:
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    summary = generate(load_config(examples / "run-code.toml", db=tmp_path / "code.duckdb"))
+    assert summary.status == "completed"
+    assert {(row.reason, row.samples) for row in summary.funnel} == {
+        ("accepted", 4),
+        ("tests_failed", 2),
+        ("no_code", 1),
+        ("sandbox_timeout", 1),
+    }
