@@ -342,3 +342,26 @@ def test_a_missing_seccomp_binding_is_named() -> None:
     # this interpreter (a virtual environment) has no libseccomp binding, as a machine without python3-seccomp
     with pytest.raises(CheckSetupError, match=r"apt install python3-seccomp"):
         seccomp_policy._compile_with(sys.executable)
+
+
+def test_memory_backed_folders_fill_up_at_their_caps(sandbox: Sandbox) -> None:
+    """/tmp, /work and /dev/shm live in the host's memory: each stops at its cap, and /dev takes nothing."""
+    result = run(
+        sandbox,
+        """
+        import json
+        written = {}
+        for folder in ["/tmp", "/work", "/dev/shm", "/dev"]:
+            written[folder] = 0
+            try:
+                for index in range(40):
+                    with open(f"{folder}/fill{index}", "wb") as file:
+                        file.write(bytes(4 << 20))
+                    written[folder] += 4
+            except OSError:  # no space left
+                pass
+        print(json.dumps(written))
+        """,
+        Limits(wall_s=20, tmp_mb=32),
+    )
+    assert report(result) == {"/tmp": 32, "/work": 32, "/dev/shm": 32, "/dev": 0}  # MB, then "no space left"

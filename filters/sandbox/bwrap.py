@@ -79,6 +79,8 @@ class Sandbox:
             "--proc", "/proc", "--dev", "/dev",
             "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
             "--size", str(limits.tmp_mb << 20), "--tmpfs", WORK_DIR,
+            # bubblewrap's /dev is an unbounded tmpfs: only its device nodes and a capped /dev/shm stay writable
+            "--size", str(limits.tmp_mb << 20), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
         ]  # fmt: skip
         for name, fd in files.items():
             argv += ["--ro-bind-data", str(fd), f"{CODE_DIR}/{name}"]
