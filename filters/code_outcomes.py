@@ -40,6 +40,8 @@ def process_failure(result: ProcessResult, wall_s: float) -> CaseOutcome | None:
     """How the process failed (killed at a limit, out of memory, crashed); None when it exited cleanly."""
     if result.output_exceeded:
         return CaseOutcome("output", f"more than {len(result.stdout) + len(result.stderr):,} bytes of output")
+    if result.memory_killed:
+        return CaseOutcome("memory", "killed at the memory limit of all its processes together")
     killed = _signal_of(result)
     if result.timed_out or killed in (signal.SIGXCPU, signal.SIGKILL):
         return CaseOutcome("timeout", f"killed at the time limit ({wall_s:g}s wall, CPU limit)")

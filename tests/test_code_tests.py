@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from cotfactory.filters.checks import Sample, Verdict
+from cotfactory.filters.code_outcomes import process_failure
 from cotfactory.filters.code_tests import CodeTestsCheck
 from cotfactory.filters.runner import CheckRunner, build_checks
+from cotfactory.filters.sandbox import ProcessResult
 from cotfactory.storage.code_problems import CodeTests
 
 CHECK = CodeTestsCheck(time_limit_s=2.0, max_output_kb=64)
@@ -182,3 +184,21 @@ def test_humaneval_canonical_solutions_pass_and_broken_ones_fail(shared_data: Pa
     assert counts["wrong return"].get("tests_failed", 0) >= 160 and "passed" not in counts["wrong return"]
     # Some literals do not matter to the result (a start index over a skipped element): those pass.
     assert counts["off by one"].get("tests_failed", 0) >= 100
+
+
+@pytest.mark.parametrize(
+    ("result", "kind"),
+    [
+        (ProcessResult(0, b"", b"", 0.1, memory_killed=True), "memory"),  # a child killed at the slot's cap
+        (ProcessResult(137, b"", b"", 0.1), "timeout"),  # SIGKILL at the CPU hard limit, through bubblewrap
+        (ProcessResult(152, b"", b"", 0.1), "timeout"),  # SIGXCPU
+        (ProcessResult(None, b"", b"", 5.0, timed_out=True), "timeout"),
+        (ProcessResult(None, b"x" * 10, b"", 0.1, output_exceeded=True), "output"),
+        (ProcessResult(1, b"", b"Traceback ...\nMemoryError\n", 0.1), "memory"),
+        (ProcessResult(-11, b"", b"", 0.1), "error"),  # a crash, unsandboxed
+        (ProcessResult(0, b"3\n", b"", 0.1), None),
+    ],
+)
+def test_how_a_process_ended(result: ProcessResult, kind: str | None) -> None:
+    failure = process_failure(result, 5.0)
+    assert (failure.kind if failure else None) == kind

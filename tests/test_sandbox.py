@@ -328,7 +328,8 @@ def test_a_machine_without_user_namespaces_is_named(monkeypatch: pytest.MonkeyPa
             "#!/bin/sh\necho 'bwrap: Creating new namespace failed: No space left on device' >&2\nexit 1\n"
         )
         fake.chmod(0o755)
-        (folder / "prlimit").symlink_to("/usr/bin/prlimit")
+        for tool in ("prlimit", "setpriv"):
+            (folder / tool).symlink_to(f"/usr/bin/{tool}")
         monkeypatch.setenv("PATH", str(folder))
         with pytest.raises(
             SandboxUnavailable, match=r"Creating new namespace failed.*user namespaces seem unavailable"
@@ -365,3 +366,28 @@ def test_memory_backed_folders_fill_up_at_their_caps(sandbox: Sandbox) -> None:
         Limits(wall_s=20, tmp_mb=32),
     )
     assert report(result) == {"/tmp": 32, "/work": 32, "/dev/shm": 32, "/dev": 0}  # MB, then "no space left"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="slot cgroups are made only when running as root")
+def test_many_processes_together_are_capped_by_the_slot_cgroup(sandbox: Sandbox) -> None:
+    """Eight children of 300 MiB each stay under the per-process limit but not under the slot's total
+    (512 + 3 x 64 MiB): the kernel kills some of them, and the run says so."""
+    result = run(
+        sandbox,
+        """
+        import os, time
+        children = []
+        for _ in range(8):
+            pid = os.fork()
+            if pid == 0:
+                block = bytearray(300 << 20)
+                for offset in range(0, len(block), 4096):
+                    block[offset] = 1  # touch every page: resident, charged to the cgroup
+                time.sleep(2)
+                os._exit(0)
+            children.append(pid)
+        print([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children])
+        """,
+    )
+    assert result.memory_killed
+    assert -9 in json.loads(result.stdout.decode())

@@ -7,6 +7,7 @@ bubblewrap's reaper; when the program ends, or bubblewrap is killed, the kernel 
 pid namespace, so a forked-off grandchild cannot outlive the run.
 """
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -18,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from cotfactory.filters.checks import CheckSetupError
+from cotfactory.filters.sandbox.cgroup import slot_cgroup
 from cotfactory.filters.sandbox.limits import Limits
 from cotfactory.filters.sandbox.process import ProcessResult, memory_file, run_capped
 from cotfactory.filters.sandbox.seccomp_policy import seccomp_bpf
@@ -34,7 +36,7 @@ class SandboxUnavailable(CheckSetupError):
     """The sandbox cannot be built on this machine; the message names the missing piece and the way out."""
 
 
-PACKAGE_OF = {"bwrap": "bubblewrap", "prlimit": "util-linux"}
+PACKAGE_OF = {"bwrap": "bubblewrap", "prlimit": "util-linux", "setpriv": "util-linux"}
 
 
 def _tool(name: str) -> str:
@@ -101,18 +103,33 @@ class Sandbox:
                     *self._bwrap_argv(limits, fds, seccomp_fd),
                     self.python, "-I", f"{CODE_DIR}/{entry}", *args,
                 ]  # fmt: skip
-                return run_capped(
-                    argv,
-                    stdin=stdin,
-                    timeout_s=limits.wall_s,
-                    max_output_bytes=limits.output_bytes,
-                    pass_fds=[*fds.values(), seccomp_fd],
-                    env=SANDBOX_ENV,
-                    user=slot.uid,
-                )
+                cgroup = slot_cgroup(slot.index, self.base_uid) if slot.uid is not None else None
+                if cgroup is None:
+                    return self._capped(argv, stdin, limits, [*fds.values(), seccomp_fd], slot.uid)
+                # Join the cgroup as root, then become the slot's uid: every process of the run is in it.
+                cgroup.set_memory(limits.total_memory_bytes)
+                kills = cgroup.oom_kills()
+                uid = str(slot.uid)
+                joined = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup.procs), _tool("setpriv"),
+                          "--reuid", uid, "--regid", uid, "--clear-groups", "--", *argv]  # fmt: skip
+                result = self._capped(joined, stdin, limits, [*fds.values(), seccomp_fd], None)
+                return dataclasses.replace(result, memory_killed=cgroup.oom_kills() > kills)
         finally:
             for fd in [*fds.values(), seccomp_fd]:
                 os.close(fd)
+
+    def _capped(
+        self, argv: list[str], stdin: bytes, limits: Limits, fds: list[int], user: int | None
+    ) -> ProcessResult:
+        return run_capped(
+            argv,
+            stdin=stdin,
+            timeout_s=limits.wall_s,
+            max_output_bytes=limits.output_bytes,
+            pass_fds=fds,
+            env=SANDBOX_ENV,
+            user=user,
+        )
 
     def _run_unsafe(
         self, files: Mapping[str, bytes], entry: str, args: Sequence[str], stdin: bytes, limits: Limits
@@ -138,7 +155,8 @@ class Sandbox:
                 "unsafe_local_exec = true: model-written programs run WITHOUT a sandbox, as plain processes with "
                 "this user's rights (only rlimits, a timeout and a cleared environment apply)"
             )
-        for tool in ("prlimit",) if self.unsafe_local_exec else ("prlimit", "bwrap"):
+        as_root = ("setpriv",) if os.geteuid() == 0 else ()  # joins the slot's cgroup, then drops to its uid
+        for tool in ("prlimit",) if self.unsafe_local_exec else ("prlimit", "bwrap", *as_root):
             _tool(tool)
         if not self.unsafe_local_exec and not Path(self.python).resolve().is_relative_to("/usr"):
             raise SandboxUnavailable(

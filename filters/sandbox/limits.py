@@ -21,6 +21,12 @@ class Limits:
     output_bytes: int = MIB  # stdout and stderr together
     tmp_mb: int = 64  # each of the private /tmp and work dir (memory-backed)
 
+    @property
+    def total_memory_bytes(self) -> int:
+        """What all of a program's processes may hold together (the slot's cgroup): one address space and the
+        three memory-backed folders."""
+        return (self.memory_mb + 3 * self.tmp_mb) * MIB
+
     def prlimit_argv(self, prlimit: str, *, count_processes: bool) -> list[str]:
         """`prlimit` options; the soft and hard limits are equal so the program cannot raise them."""
         options = [

@@ -21,6 +21,7 @@ class ProcessResult:
     wall_s: float
     timed_out: bool = False
     output_exceeded: bool = False
+    memory_killed: bool = False  # the kernel killed a process at the slot cgroup's memory cap
 
     @property
     def signal(self) -> int | None:
