@@ -391,3 +391,26 @@ def test_many_processes_together_are_capped_by_the_slot_cgroup(sandbox: Sandbox)
     )
     assert result.memory_killed
     assert -9 in json.loads(result.stdout.decode())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="slot cgroups are made only when running as root")
+def test_spinning_children_share_one_core(sandbox: Sandbox) -> None:
+    """Four busy children for 1.5 s of wall clock get one core's time together (the slot's cpu cgroup), not
+    every core of the machine."""
+    result = run(
+        sandbox,
+        """
+        import os, resource, time
+        started = time.monotonic()
+        for _ in range(4):
+            if os.fork() == 0:
+                while time.monotonic() - started < 1.5:
+                    pass
+                os._exit(0)
+        for _ in range(4):
+            os.wait()
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        print((used.ru_utime + used.ru_stime) / (time.monotonic() - started))
+        """,
+    )
+    assert float(result.stdout) < 1.3, "CPU seconds per wall second of four spinning processes"

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 CODE_DIR = "/sandbox"
 WORK_DIR = "/work"
+# `sh -c JOIN_CGROUPS "a/cgroup.procs:b/cgroup.procs" command...`: move this shell into each cgroup, then
+# become the command (same pid), so the command and all it starts are counted there.
+JOIN_CGROUPS = 'IFS=:; for procs in $0; do echo $$ > "$procs" || exit 125; done; exec "$@"'
 SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": WORK_DIR, "PYTHONDONTWRITEBYTECODE": "1"}
 
 
@@ -106,11 +109,12 @@ class Sandbox:
                 cgroup = slot_cgroup(slot.index, self.base_uid) if slot.uid is not None else None
                 if cgroup is None:
                     return self._capped(argv, stdin, limits, [*fds.values(), seccomp_fd], slot.uid)
-                # Join the cgroup as root, then become the slot's uid: every process of the run is in it.
-                cgroup.set_memory(limits.total_memory_bytes)
+                # Join the cgroups as root, then become the slot's uid: every process of the run is in them.
+                cgroup.set_limits(limits.total_memory_bytes, limits.cpus)
                 kills = cgroup.oom_kills()
                 uid = str(slot.uid)
-                joined = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup.procs), _tool("setpriv"),
+                procs = ":".join(map(str, cgroup.procs))
+                joined = ["/bin/sh", "-c", JOIN_CGROUPS, procs, _tool("setpriv"),
                           "--reuid", uid, "--regid", uid, "--clear-groups", "--", *argv]  # fmt: skip
                 result = self._capped(joined, stdin, limits, [*fds.values(), seccomp_fd], None)
                 return dataclasses.replace(result, memory_killed=cgroup.oom_kills() > kills)

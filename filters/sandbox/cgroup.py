@@ -1,9 +1,10 @@
-"""A memory cgroup per slot, when the machine lets us make one (root, cgroup v2 or the v1 memory hierarchy).
+"""Cgroups per slot, when the machine lets us make them (root, cgroup v2 or v1's memory and cpu hierarchies).
 
 rlimits bound each process: a program that forks its process limit of children, each filling its address
-space limit, could still hold processes x memory. The slot's cgroup caps what all its processes hold
-together, memory-backed files in its private folders included; past it the kernel kills a process, which the
-cgroup's `oom_kill` counter tells apart from the wall-clock kill.
+space, could still hold processes x memory, and as many spinning children take as many cores. The slot's
+memory cgroup caps what all its processes hold together (memory-backed files in its private folders
+included; past it the kernel kills a process, which the cgroup's `oom_kill` counter tells apart from the
+wall-clock kill), and its cpu cgroup gives them one core's time together.
 """
 
 import logging
@@ -15,28 +16,39 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+PERIOD_US = 100_000
 
 
 @dataclass(frozen=True)
 class SlotCgroup:
-    path: Path
+    """The folders of one slot: `memory` always; `cpu` when the cpu controller is there (with v2, the same)."""
+
+    memory: Path
+    cpu: Path | None
     version: int
 
     @property
-    def procs(self) -> Path:
-        return self.path / "cgroup.procs"
+    def procs(self) -> list[Path]:
+        """The files a process writes its pid into to join (one per v1 hierarchy)."""
+        return [folder / "cgroup.procs" for folder in dict.fromkeys(f for f in (self.memory, self.cpu) if f)]
 
-    def set_memory(self, limit_bytes: int) -> None:
+    def set_limits(self, memory_bytes: int, cpus: float) -> None:
+        quota = max(1000, int(cpus * PERIOD_US))
         if self.version == 2:
-            (self.path / "memory.max").write_text(str(limit_bytes))
-            if (swap := self.path / "memory.swap.max").exists():
+            (self.memory / "memory.max").write_text(str(memory_bytes))
+            if (swap := self.memory / "memory.swap.max").exists():
                 swap.write_text("0")
+            if self.cpu is not None:
+                (self.cpu / "cpu.max").write_text(f"{quota} {PERIOD_US}")
         else:
-            (self.path / "memory.limit_in_bytes").write_text(str(limit_bytes))
+            (self.memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
+            if self.cpu is not None:
+                (self.cpu / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+                (self.cpu / "cpu.cfs_quota_us").write_text(str(quota))
 
     def oom_kills(self) -> int:
         """How many processes the kernel killed in this cgroup for memory, ever."""
-        counters = self.path / ("memory.events" if self.version == 2 else "memory.oom_control")
+        counters = self.memory / ("memory.events" if self.version == 2 else "memory.oom_control")
         for line in counters.read_text().splitlines():
             name, _, value = line.partition(" ")
             if name == "oom_kill":
@@ -44,29 +56,47 @@ class SlotCgroup:
         return 0
 
 
-def _make(parent: Path, name: str, version: int) -> SlotCgroup:
-    folder = parent / name
+def _folder(parent: Path, *names: str) -> Path:
+    folder = parent.joinpath(*names)
     folder.mkdir(parents=True, exist_ok=True)
-    if version == 2:  # a child gets the memory controller only if its parent hands it down
-        (folder.parent / "cgroup.subtree_control").write_text("+memory")
-    return SlotCgroup(folder, version)
+    return folder
+
+
+def _unified(name: str, index: int) -> SlotCgroup:
+    top = _folder(CGROUP_ROOT, name)
+    # A child gets a controller only if its parent hands it down; cpu is optional, memory is not.
+    (CGROUP_ROOT / "cgroup.subtree_control").write_text("+memory")
+    (top / "cgroup.subtree_control").write_text("+memory")
+    slot = _folder(top, f"slot-{index}")
+    try:
+        for folder in (CGROUP_ROOT, top):
+            (folder / "cgroup.subtree_control").write_text("+cpu")
+        cpu: Path | None = slot
+    except OSError:
+        cpu = None
+    return SlotCgroup(slot, cpu, 2)
+
+
+def _v1(name: str, index: int) -> SlotCgroup:
+    memory = _folder(CGROUP_ROOT / "memory", name, f"slot-{index}")
+    has_cpu = (CGROUP_ROOT / "cpu" / "cpu.cfs_quota_us").exists()
+    return SlotCgroup(memory, _folder(CGROUP_ROOT / "cpu", name, f"slot-{index}") if has_cpu else None, 1)
 
 
 @lru_cache(maxsize=64)
 def slot_cgroup(index: int, base_uid: int) -> SlotCgroup | None:
-    """The slot's memory cgroup, made on first use; None (logged once per process) where we cannot make one."""
+    """The slot's cgroups, made on first use; None (logged once per process) where we cannot make them."""
     if os.geteuid() != 0:
         return None
     name = f"cotfactory-sandbox-{base_uid}"
     unified = CGROUP_ROOT / "cgroup.controllers"
     try:
         if unified.exists() and "memory" in unified.read_text().split():
-            _make(CGROUP_ROOT, name, 2)
-            return _make(CGROUP_ROOT / name, f"slot-{index}", 2)
+            return _unified(name, index)
         if (CGROUP_ROOT / "memory" / "memory.limit_in_bytes").exists():
-            return _make(CGROUP_ROOT / "memory" / name, f"slot-{index}", 1)
+            return _v1(name, index)
     except OSError as error:
-        _warn_once(f"cannot make a memory cgroup for the sandbox ({error})")
+        _warn_once(f"cannot make a cgroup for the sandbox ({error})")
         return None
     _warn_once("no writable memory cgroup (v2, or v1 at /sys/fs/cgroup/memory)")
     return None

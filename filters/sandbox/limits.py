@@ -19,7 +19,8 @@ class Limits:
     file_size_mb: int = 16
     open_files: int = 64
     output_bytes: int = MIB  # stdout and stderr together
-    tmp_mb: int = 64  # each of the private /tmp and work dir (memory-backed)
+    tmp_mb: int = 64  # each of the private /tmp, work dir and /dev/shm (memory-backed)
+    cpus: float = 1.0  # cores' time all of the program's processes share (the slot's cpu cgroup)
 
     @property
     def total_memory_bytes(self) -> int:
