@@ -1,6 +1,7 @@
 """The sandbox for model-written programs: bubblewrap with every namespace unshared, only `/usr` visible (read
 only), private memory-backed `/tmp` and work dir, no network, a cleared environment, a seccomp filter, rlimits,
-an unprivileged uid per concurrent slot, a wall-clock kill and an output cap.
+an unprivileged uid and memory and cpu cgroups per concurrent slot (as root), a wall-clock kill and an output
+cap.
 
 Programs see `/sandbox/<name>` (read-only copies of the files given) and run in `/work`. The sandbox's pid 1 is
 bubblewrap's reaper; when the program ends, or bubblewrap is killed, the kernel ends every process left in its
