@@ -39,6 +39,9 @@ lint: setup
 # system interpreter, which compiles the seccomp filter. Installed only when missing; needs root or sudo.
 system-deps:
 	@if command -v bwrap >/dev/null && /usr/bin/python3 -c 'import seccomp' 2>/dev/null; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "install bubblewrap and libseccomp's Python binding for /usr/bin/python3 with your package manager"; \
+	  exit 1; fi; \
 	sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$sudo apt-get install -y -q bubblewrap python3-seccomp || \
 	{ $$sudo apt-get update -q && $$sudo apt-get install -y -q bubblewrap python3-seccomp; }

@@ -95,22 +95,25 @@ def test_no_connection_to_a_listener_on_localhost(sandbox: Sandbox) -> None:
     assert "connected" not in report(result)
 
 
-def test_secrets_home_and_project_files_are_not_readable(sandbox: Sandbox) -> None:
-    targets = ["/etc/shadow", "/etc/passwd", str(Path.home()), str(PROJECT / "pyproject.toml")]
-    result = run(
-        sandbox,
-        f"""
+def outcome_per_path(sandbox: Sandbox, paths: list[str], action: str) -> dict:
+    """Run `action`, an expression over `path`, on each path in the sandbox: its value, or the error's name."""
+    program = f"""
         import json, os
         outcomes = {{}}
-        for path in {targets!r}:
+        for path in {paths!r}:
             try:
-                outcomes[path] = os.listdir(path) if os.path.isdir(path) else open(path, "rb").read()[:20].decode()
+                outcomes[path] = {action}
             except OSError as error:
                 outcomes[path] = type(error).__name__
         print(json.dumps(outcomes))
-        """,
-    )
-    outcomes = report(result)
+    """
+    return report(run(sandbox, program))
+
+
+def test_secrets_home_and_project_files_are_not_readable(sandbox: Sandbox) -> None:
+    targets = ["/etc/shadow", "/etc/passwd", str(Path.home()), str(PROJECT / "pyproject.toml")]
+    read = 'os.listdir(path) if os.path.isdir(path) else open(path, "rb").read()[:20].decode()'
+    outcomes = outcome_per_path(sandbox, targets, read)
     for path in targets:
         assert outcomes[path] in ("FileNotFoundError", "PermissionError"), (path, outcomes[path])
 
@@ -118,21 +121,7 @@ def test_secrets_home_and_project_files_are_not_readable(sandbox: Sandbox) -> No
 def test_writes_outside_the_work_dir_fail_and_reach_no_host_file(sandbox: Sandbox, tmp_path: Path) -> None:
     host_file = tmp_path / "escaped"
     targets = ["/escaped", "/usr/escaped", "/sandbox/escaped", str(host_file), "/work/ok", "/tmp/ok"]
-    result = run(
-        sandbox,
-        f"""
-        import json
-        outcomes = {{}}
-        for path in {targets!r}:
-            try:
-                open(path, "w").write("x")
-                outcomes[path] = "written"
-            except OSError as error:
-                outcomes[path] = type(error).__name__
-        print(json.dumps(outcomes))
-        """,
-    )
-    outcomes = report(result)
+    outcomes = outcome_per_path(sandbox, targets, 'open(path, "w").write("x") and "written"')
     assert {path: outcomes[path] == "written" for path in targets} == {
         "/escaped": False, "/usr/escaped": False, "/sandbox/escaped": False, str(host_file): False,
         "/work/ok": True, "/tmp/ok": True,
