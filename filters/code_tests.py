@@ -124,23 +124,26 @@ class CodeTestsCheck:
         if not reports:
             failure = process_failure(result, limits.wall_s) or CaseOutcome("error", "the program ended the test run")
             return [failure]
-        outcomes = []
-        for index, entry in enumerate(json.loads(reports[-1][len(nonce) :])):
-            if entry[0] in ("load", "setup"):
-                what = "loading the program" if entry[0] == "load" else "the tests' setup"
-                return [CaseOutcome(entry[1] if entry[1] != "fail" else "error", f"{what}: {entry[2]}")]
-            kind, detail = entry[0], entry[1]
-            if tests.calls:
-                call = tests.calls[index]
-                if kind == "pass" and not same_value(detail, call.expected):
-                    kind, detail = (
-                        "fail",
-                        f"{tests.function}{tuple(call.args)!r} returned {detail!r}, expected {call.expected!r}",
-                    )
-            elif kind == "fail":
-                detail = f"{tests.asserts[index][:300]} failed{': ' + detail if detail else ''}"
-            outcomes.append(PASSED if kind == "pass" else CaseOutcome(kind, str(detail)[:500]))
-        return outcomes
+        entries = json.loads(reports[-1][len(nonce) :])
+        if entries and entries[0][0] in ("load", "setup"):
+            stage, kind, detail = entries[0]
+            what = "loading the program" if stage == "load" else "the tests' setup"
+            return [CaseOutcome(kind if kind != "fail" else "error", f"{what}: {detail}")]
+        return [_harness_outcome(tests, index, kind, detail) for index, (kind, detail) in enumerate(entries)]
+
+
+def _harness_outcome(tests: CodeTests, index: int, kind: str, detail: object) -> CaseOutcome:
+    """One case as the harness reported it; a call's returned value is compared here, outside the sandbox."""
+    if tests.calls:
+        call = tests.calls[index]
+        if kind == "pass" and not same_value(detail, call.expected):
+            arguments = ", ".join(map(repr, call.args))
+            return CaseOutcome(
+                "fail", f"{tests.function}({arguments}) returned {detail!r}, expected {call.expected!r}"
+            )
+    elif kind == "fail":
+        detail = f"{tests.asserts[index][:300]} failed{': ' + str(detail) if detail else ''}"
+    return PASSED if kind == "pass" else CaseOutcome(kind, str(detail)[:500])  # type: ignore[arg-type]
 
 
 def _mismatch(given: str, expected: str, got: str) -> str:

@@ -73,7 +73,7 @@ def test_a_code_run_keeps_passing_programs_and_names_why_the_others_failed(prefe
         ("Read n,", 1): (False, "no_code", 0.0),
     }
     details = {(problem, index): detail for problem, index, *_, detail in stored}
-    assert details[("Write double(x).", 1)] == "test 2 of 2: double(7,) returned 9, expected 14"
+    assert details[("Write double(x).", 1)] == "test 2 of 2: double(7) returned 9, expected 14"
     assert "ValueError: 2" in details[("Write is_even(n).", 1)]
 
 
