@@ -66,6 +66,14 @@ class CodeTestsCheck:
         if "code" in domains:
             self.sandbox.check_available()  # not the cached probe: the machine may have changed since
 
+    def budget_s(self, sample: Sample) -> float:
+        """The wall clock this check may take on `sample` (the check runner adds it to its hard timeout)."""
+        if sample.tests is None:
+            return 0.0
+        tests = _tests(sample.tests)
+        runs = tests.count if tests.stdio else 1
+        return runs * self._limits(tests, 1 if tests.stdio else tests.count).wall_s
+
     def _limits(self, tests: CodeTests, cases: int) -> Limits:
         per_case = (tests.time_limit_s or self.time_limit_s) * (self.time_limit_factor if tests.time_limit_s else 1)
         return Limits(

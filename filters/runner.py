@@ -187,6 +187,11 @@ class CheckRunner:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
+    def _timeout_for(self, sample: Sample) -> float:
+        """The hard timeout, plus the time a check says it may legitimately take on this sample (running a
+        program's tests takes up to tests x time limit)."""
+        return self.timeout_s + sum(c.check.budget_s(sample) for c in self.chain if hasattr(c.check, "budget_s"))
+
     def _timed_out(self) -> dict[str, Verdict]:
         hung = next((c.name for c in self.chain if c.expensive), self.chain[0].name)
         return {hung: failed("verify_timeout", detail=f"no verdict within {self.timeout_s:g}s")}
@@ -205,9 +210,8 @@ class CheckRunner:
             queue = []
             for position, (indices, future) in enumerate(futures):
                 try:
-                    for index, verdicts in zip(
-                        indices, future.result(timeout=self.timeout_s * len(indices)), strict=True
-                    ):
+                    budget = sum(self._timeout_for(samples[index]) for index in indices)
+                    for index, verdicts in zip(indices, future.result(timeout=budget), strict=True):
                         results[index] = verdicts
                 except FutureTimeout:
                     if len(indices) == 1:

@@ -202,3 +202,14 @@ def test_humaneval_canonical_solutions_pass_and_broken_ones_fail(shared_data: Pa
 def test_how_a_process_ended(result: ProcessResult, kind: str | None) -> None:
     failure = process_failure(result, 5.0)
     assert (failure.kind if failure else None) == kind
+
+
+def test_tests_that_take_longer_than_the_runners_timeout_still_get_their_time() -> None:
+    """Three stdin/stdout cases of 0.6 s each: past the runner's 1 s hard timeout, within the check's budget."""
+    tests = CodeTests.model_validate({"stdio": [{"input": str(i), "output": str(i)} for i in range(3)]})
+    program = "import time\ntime.sleep(0.6)\nprint(input())"
+    sample = Sample.from_completion("p", answer(program), domain="code", tests=tests.model_dump_json())
+    chain = build_checks([{"name": "code_tests", "time_limit_s": 1.0}])
+    with CheckRunner(chain, workers=1, timeout_s=1.0) as runner:
+        (decision,) = runner.run([sample])
+    assert decision.accepted, decision
