@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,16 +18,31 @@ import pytest
 
 from cotfactory.filters.checks import CheckSetupError
 from cotfactory.filters.sandbox import Limits, ProcessResult, Sandbox, SandboxUnavailable, seccomp_policy
+from cotfactory.filters.sandbox.slots import hold_slot
 
 LIMITS = Limits(wall_s=15, cpu_s=5, memory_mb=512, processes=64)
 PROJECT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
+def sandbox() -> Iterator[Sandbox]:
     built = Sandbox(slots=2)
     built.check_available()  # fails loudly here when bubblewrap or the seccomp binding is missing
-    return built
+    yield built
+    assert live_processes_of_uids(range(built.base_uid, built.base_uid + built.slots)) == []
+
+
+def live_processes_of_uids(uids: range) -> list[str]:
+    """Running (not zombie) processes whose real uid is one of `uids`: what the probes could have left."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            status = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines() if ":" in line)
+        except (OSError, ValueError):
+            continue
+        if int(status["Uid"].split()[0]) in uids and not status["State"].strip().startswith("Z"):
+            found.append(f"{entry.name}: {status['Name'].strip()}")
+    return found
 
 
 def run(sandbox: Sandbox, program: str, limits: Limits = LIMITS, stdin: bytes = b"") -> ProcessResult:
@@ -403,3 +419,11 @@ def test_spinning_children_share_one_core(sandbox: Sandbox) -> None:
         """,
     )
     assert float(result.stdout) < 1.3, "CPU seconds per wall second of four spinning processes"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="slot uids are used only when running as root")
+def test_a_busy_slot_sends_the_next_program_to_another_slot_and_uid() -> None:
+    two_slots = Sandbox(slots=2, base_uid=1_700_000)
+    with hold_slot(2, 1_700_000) as busy:  # as another process running a program would
+        seen = report(run(two_slots, "import json, os\nprint(json.dumps([os.getuid(), os.getgid()]))"))
+    assert busy.uid is not None and seen == [1_700_000 + (1 - busy.index)] * 2
