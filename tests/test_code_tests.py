@@ -49,6 +49,7 @@ def check(program: str, tests: CodeTests, check: CodeTestsCheck = CHECK) -> Verd
         ("a, b = map(int, input().split())\nprint(a + b)", SUM_STDIO, None, 1.0),
         ("a, b = map(int, input().split())\nprint(a - b)", SUM_STDIO, "tests_failed", 1 / 3),
         ("def add(a, b):\n    return a + b", ADD_CALLS, None, 1.0),
+        ("class Solution:\n    def add(self, a, b):\n        return a + b", ADD_CALLS, None, 1.0),  # LeetCode
         ("def add(a, b):\n    return a + b + 1", ADD_CALLS, "tests_failed", 0.0),
         ("def add(a, b):\n    return a + b", ADD_ASSERTS, None, 1.0),
         ("def add(a, b):\n    return a * b", ADD_ASSERTS, "tests_failed", 0.0),

@@ -55,6 +55,17 @@ def _attempt(action: Callable[[], object], limit_s: float, *, test_code: bool = 
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+def _function(namespace: dict[str, object], name: str) -> object:
+    """The function to call: a top-level one, else the method of LeetCode's `class Solution` (a new instance
+    per call, as LeetCode's judge makes)."""
+    if callable(namespace.get(name)):
+        return namespace[name]
+    solution = namespace.get("Solution")
+    if isinstance(solution, type) and callable(getattr(solution, name, None)):
+        return lambda *args: getattr(solution(), name)(*args)
+    return None
+
+
 def main() -> None:
     nonce = sys.argv.pop(1)  # out of the program's sight (it still could dig it out of this frame)
     here = os.path.dirname(os.path.abspath(__file__))
@@ -79,7 +90,7 @@ def main() -> None:
             outcome = _attempt(lambda case=case: exec(compile(case, "test", "exec"), namespace), limit, test_code=True)
             results.append([outcome[0], None if outcome[0] == "pass" else outcome[1]])
         for args in spec.get("calls", []):
-            function = namespace.get(spec["function"])
+            function = _function(namespace, spec["function"])
             if not callable(function):
                 results.append(["error", f"NameError: the program defines no function {spec['function']!r}"])
                 continue
