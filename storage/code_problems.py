@@ -6,6 +6,7 @@
 - asserts: HumanEval `test` (defines `check(candidate)`) with `entry_point`, MBPP `test_list`;
 - our own `tests` object, as stored.
 A `time_limit` field (seconds, "2 seconds", or CodeContests' `{seconds, nanos}`) sets the limit per test.
+A `starter_code` (TACO, APPS, LiveCodeBench: the signature to complete) is shown to the model with the problem.
 """
 
 import json
@@ -155,3 +156,12 @@ def tests_from_fields(fields: dict[str, Any]) -> CodeTests | None:
         problem = error.errors()[0]
         where = ".".join(str(part) for part in problem["loc"])
         raise CodeTestsError(f"tests{'.' + where if where else ''}: {problem['msg']}") from None
+
+
+def with_starter_code(problem: str, fields: dict[str, Any]) -> str:
+    """The problem as the model must see it: with the row's starter code, which names the function the tests
+    call, unless the problem already shows it."""
+    starter = fields.get("starter_code")
+    if not isinstance(starter, str) or not starter.strip() or starter.strip() in problem:
+        return problem
+    return f"{problem.rstrip()}\n\nUse this starter code:\n```python\n{starter.strip()}\n```"

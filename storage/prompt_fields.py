@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cotfactory.storage.code_problems import TEST_FIELDS, CodeTestsError, tests_from_fields
+from cotfactory.storage.code_problems import TEST_FIELDS, CodeTestsError, tests_from_fields, with_starter_code
 from cotfactory.storage.records import Domain, PromptRecord
 
 PROBLEM_FIELDS = ("problem", "question", "prompt", "input")
@@ -145,7 +145,7 @@ class FieldMapping:
             if key not in consumed and not (key == answer_name and str(value).strip() == reference)
         }
         return PromptRecord.create(
-            problem,
+            with_starter_code(problem, fields) if tests else problem,
             source=self.source,
             reference=reference,
             domain=self.domain or ("code" if tests else "math"),

@@ -86,6 +86,19 @@ def test_dataset_shapes_become_stored_tests(
     assert not set(prompt.metadata) & {"input_output", "test", "test_list", "public_tests", "verification_info"}
 
 
+def test_starter_code_is_shown_with_the_problem(tmp_path: Path, store: Store) -> None:
+    leetcode = {**TACO_CALL, "starter_code": "class Solution:\n    def double(self, x):\n        "}
+    shown = {**TACO_CALL, "question": TACO_CALL["question"] + "\ndef double(x):", "starter_code": "def double(x):"}
+    import_prompts(store, [write_jsonl(tmp_path / "taco.jsonl", [leetcode, shown])])
+    with store.transaction() as con:
+        problems = sorted(row[0] for row in con.execute("SELECT problem FROM prompts").fetchall())
+    assert problems == [
+        "Write a function `double(x)` returning twice x.\n\nUse this starter code:\n```python\n"
+        "class Solution:\n    def double(self, x):\n```",
+        "Write a function `double(x)` returning twice x.\ndef double(x):",  # already there: not repeated
+    ]
+
+
 def test_rows_without_tests_stay_math_and_a_named_domain_is_kept(tmp_path: Path, store: Store) -> None:
     path = write_jsonl(tmp_path / "mixed.jsonl", [{"problem": "1+1?", "answer": "2"}, APPS_STDIO])
     import_prompts(store, [path], domain="general")
