@@ -74,8 +74,12 @@ class CodeTestsCheck:
         runs = tests.count if tests.stdio else 1
         return runs * self._limits(tests, 1 if tests.stdio else tests.count).wall_s
 
+    def _per_case_s(self, tests: CodeTests) -> float:
+        """The problem's own limit, scaled by the factor; else the check's default."""
+        return tests.time_limit_s * self.time_limit_factor if tests.time_limit_s else self.time_limit_s
+
     def _limits(self, tests: CodeTests, cases: int) -> Limits:
-        per_case = (tests.time_limit_s or self.time_limit_s) * (self.time_limit_factor if tests.time_limit_s else 1)
+        per_case = self._per_case_s(tests)
         return Limits(
             wall_s=per_case * cases + START_UP_S,
             cpu_s=per_case * cases + 1,
@@ -122,7 +126,7 @@ class CodeTestsCheck:
 
     def _run_harness(self, program: str, tests: CodeTests) -> list[CaseOutcome]:
         limits = self._limits(tests, tests.count)
-        per_case = (limits.wall_s - START_UP_S) / tests.count
+        per_case = self._per_case_s(tests)
         nonce = secrets.token_hex(12)
         cases = {"time_limit_s": per_case, "setup": tests.setup, "asserts": tests.asserts, "function": tests.function,
                  "calls": [call.args for call in tests.calls]}  # fmt: skip

@@ -6,7 +6,7 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -72,6 +72,12 @@ def build_checks(entries: Sequence[str | dict[str, Any]] = DEFAULT_CHECKS) -> li
             raise CheckConfigError(f"check {name!r}, setting {where!r}: {problem['msg']}") from error
         built.append(NamedCheck(name, check, spec.cost == "expensive"))
     return built
+
+
+def domains_of(items: Iterable[Any]) -> set[str]:
+    """The domains of prompts or samples, for `CheckRunner.setup`; one with tests counts as code too."""
+    items = list(items)
+    return {item.domain for item in items} | ({"code"} if any(item.tests for item in items) else set())
 
 
 @dataclass

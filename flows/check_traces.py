@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cotfactory.filters.checks import Sample
-from cotfactory.filters.runner import DEFAULT_CHECKS, CheckConfigError, CheckRunner, Decision, build_checks
+from cotfactory.filters.runner import (
+    DEFAULT_CHECKS,
+    CheckConfigError,
+    CheckRunner,
+    Decision,
+    build_checks,
+    domains_of,
+)
 from cotfactory.storage.input_rows import InputRow, parse_all_rows
 from cotfactory.storage.prompt_fields import COMPLETION_FIELDS, REASONING_FIELDS, FieldError, FieldMapping, pick_field
 
@@ -88,7 +95,7 @@ def check_traces(
     funnel = Funnel()
     rows = list(_samples(paths, mapping, completion_field))
     with CheckRunner(chain, workers=workers, all_checks=all_checks) as runner:
-        runner.setup({sample.domain for _, sample in rows} | ({"code"} if any(s.tests for _, s in rows) else set()))
+        runner.setup(domains_of(sample for _, sample in rows))
         for start in range(0, len(rows), BATCH):
             batch = rows[start : start + BATCH]
             for (row_id, _), decision in zip(batch, runner.run([s for _, s in batch]), strict=True):

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from cotfactory.filters.judge import LlmJudge
 from cotfactory.filters.near_dup import MinHashParams
-from cotfactory.filters.runner import CheckRunner, build_checks
+from cotfactory.filters.runner import CheckRunner, build_checks, domains_of
 from cotfactory.flows.config import (
     OpenAISamplerConfig,
     ReplaySamplerConfig,
@@ -38,8 +38,7 @@ def open_sampler(config: SamplerConfig) -> Sampler:
 def prepare_checks(config: RunConfig, prompts: Sequence[PromptRecord]) -> None:
     """Fail before a run starts when one of its checks cannot work on this machine for these prompts (the code
     sandbox for code prompts); the error names what is missing."""
-    domains = {prompt.domain for prompt in prompts} | ({"code"} if any(p.tests for p in prompts) else set())
-    CheckRunner(build_checks(config.checks), workers=0).setup(domains)
+    CheckRunner(build_checks(config.checks), workers=0).setup(domains_of(prompts))
 
 
 def open_checks(config: RunConfig) -> CheckRunner:
