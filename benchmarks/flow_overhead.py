@@ -104,11 +104,18 @@ def sequential(sampler: OpenAIHttpSampler, config: RunConfig, selected: list[Pro
                     completion=sample.completion,
                     run_id="sequential",
                     accepted=decision.accepted,
+                    reject_check=decision.check,
                     reject_reason=decision.reason,
                 )
                 records.append(record)
                 verdicts += [
-                    VerdictRecord(sample_id=record.sample_id, check_name=name, passed=v.passed, reason=v.reason)
+                    VerdictRecord(
+                        run_id="sequential",
+                        sample_id=record.sample_id,
+                        check_name=name,
+                        passed=v.passed,
+                        reason=v.reason,
+                    )
                     for name, v in decision.verdicts.items()
                 ]
             store.write_batch(records, verdicts)

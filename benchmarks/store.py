@@ -68,8 +68,8 @@ def make_batches(batches: int, size: int) -> tuple[list[PromptRecord], list[Batc
             )
             samples.append(sample)
             verdicts += [
-                VerdictRecord(sample_id=sample.sample_id, check_name="format", passed=True, score=0.0),
-                VerdictRecord(sample_id=sample.sample_id, check_name="math", passed=True),
+                VerdictRecord(run_id="bench", sample_id=sample.sample_id, check_name="format", passed=True, score=0.0),
+                VerdictRecord(run_id="bench", sample_id=sample.sample_id, check_name="math", passed=True),
             ]
         out.append((samples, verdicts))
     return prompts, out
@@ -81,10 +81,12 @@ def bare_insert(path: Path, arrow_batches: list, settings: list[str]) -> float:
     for setting in settings:
         con.execute(setting)
     start = time.perf_counter()
-    for samples, verdicts in arrow_batches:
-        con.register("s", samples)
+    for completions, outcomes, verdicts in arrow_batches:
+        con.register("c", completions)
+        con.register("o", outcomes)
         con.register("v", verdicts)
-        con.execute("INSERT INTO samples SELECT * FROM s")
+        con.execute("INSERT INTO completions SELECT * FROM c")
+        con.execute("INSERT INTO outcomes SELECT * FROM o")
         con.execute("INSERT INTO verdicts SELECT * FROM v")
     con.close()
     return time.perf_counter() - start
@@ -107,14 +109,25 @@ def main() -> None:
     args = parser.parse_args()
     rows = args.batches * args.batch_size
     prompts, batches = make_batches(args.batches, args.batch_size)
-    arrow_batches = [(records_to_arrow(s), records_to_arrow(v)) for s, v in batches]
+    # The same rows as the store writes them: a completion, the run's outcome of it, its verdicts.
+    arrow_batches = [
+        (
+            records_to_arrow([sample.completion_part() for sample in s]),
+            records_to_arrow([sample.outcome_part() for sample in s]),
+            records_to_arrow(v),
+        )
+        for s, v in batches
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         tuned = ["SET disabled_compression_methods = 'dict_fsst'"]
         bare_default = bare_insert(work / "bare_default.duckdb", arrow_batches, [])
         bare = bare_insert(work / "bare.duckdb", arrow_batches, tuned)
         ours = store_writes(work / "store.duckdb", batches)
-        print(f"rows: {rows:,} samples of {TRACE_BYTES:,} B + {2 * rows:,} verdicts in {args.batches} batches")
+        print(
+            f"rows: {rows:,} samples of {TRACE_BYTES:,} B (completion + outcome) + {2 * rows:,} verdicts "
+            f"in {args.batches} batches"
+        )
         print(f"bare INSERT, DuckDB defaults:            {rows / bare_default:10,.0f} samples/s")
         print(f"bare INSERT, the store's settings:       {rows / bare:10,.0f} samples/s")
         print(f"Store.write_batch (open/commit/close):   {rows / ours:10,.0f} samples/s")

@@ -1,14 +1,11 @@
-"""Applying a chain of checks to a batch: cheap ones on every sample in process, expensive ones on the survivors
-in a process pool with a hard per-sample timeout, so one pathological answer never stalls or breaks a batch."""
+"""Applying a chain of checks to a batch: each sample goes through the cheap checks, then the expensive ones if
+the cheap ones passed, in worker processes watched from outside (`check_pool`): a per-sample time limit and
+replacement of dead workers, so one pathological answer never stalls or breaks a batch."""
 
 import dataclasses
 import logging
-import multiprocessing
 import os
-import signal
-from collections.abc import Collection, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 # Importing the check modules registers their checks.
 from cotfactory.filters import code_tests, correctness, format_checks, language, repetition  # noqa: F401
+from cotfactory.filters.check_pool import CheckPool
 from cotfactory.filters.checks import REGISTRY, Check, Sample, Verdict, failed
 from cotfactory.filters.judge import LlmJudge
 from cotfactory.filters.majority import vote
@@ -87,11 +85,24 @@ class Decision:
     accepted: bool
     reason: str | None = None
     verdicts: dict[str, Verdict] = field(default_factory=dict)
+    check: str | None = None  # the first failing check
+
+    def reject(self, check: str, reason: str | None) -> None:
+        """A later stage (decontamination, dedup) rejects a sample the checks accepted."""
+        self.accepted, self.check, self.reason = False, check, reason
 
 
-def _apply(checks: Sequence[NamedCheck], sample: Sample, *, stop_at_failure: bool) -> dict[str, Verdict]:
+def _apply(
+    checks: Sequence[NamedCheck],
+    sample: Sample,
+    *,
+    stop_at_failure: bool,
+    running: Callable[[int], None] | None = None,
+) -> dict[str, Verdict]:
     verdicts = {}
-    for named in checks:
+    for index, named in enumerate(checks):
+        if running is not None:
+            running(index)
         try:
             verdict = named.check(sample)
         except Exception as error:  # a bug or odd input in one check becomes that sample's verdict, logged
@@ -103,22 +114,16 @@ def _apply(checks: Sequence[NamedCheck], sample: Sample, *, stop_at_failure: boo
     return verdicts
 
 
-_WORKER_CHECKS: list[NamedCheck] = []
+def _apply_in_worker(
+    checks: Sequence[NamedCheck], sample: Sample, stop_at_failure: bool, running: Callable[[int], None]
+) -> dict[str, Verdict]:
+    return _apply(checks, sample, stop_at_failure=stop_at_failure, running=running)
 
 
-def _init_worker(checks: list[NamedCheck]) -> None:
-    # Ctrl-C in a terminal reaches the whole process group: the parent decides when to stop, not the workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER_CHECKS[:] = checks
-
-
-def _ready() -> None:
-    if any(c.name == "math_verify" for c in _WORKER_CHECKS):
+def _warm_up_worker(checks: Sequence[NamedCheck]) -> None:
+    # math-verify's first parse imports sympy's parsers (seconds): before any sample's clock starts
+    if any(c.name == "math_verify" for c in checks):
         correctness.warm_up()
-
-
-def _work(samples: list[Sample], stop_at_failure: bool) -> list[dict[str, Verdict]]:
-    return [_apply(_WORKER_CHECKS, sample, stop_at_failure=stop_at_failure) for sample in samples]
 
 
 class CheckRunner:
@@ -144,7 +149,7 @@ class CheckRunner:
         self.all_checks = all_checks
         self.majority_vote = majority_vote
         self.judge = judge
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: CheckPool | None = None
 
     def __enter__(self) -> "CheckRunner":
         return self
@@ -160,79 +165,30 @@ class CheckRunner:
                 named.check.setup(domains)
 
     def start(self) -> None:
-        """Start the worker pool now rather than on the first batch (each worker imports the checks' libraries,
+        """Start the worker processes now rather than on the first batch (each imports the checks' libraries,
         seconds); a run does this while its engine loads."""
         if self.workers > 0:
-            self._get_pool()
+            self._get_pool().start()
 
     def close(self) -> None:
         if self._pool is not None:
-            # The workers are idle between batches (a hung one was killed already): wait for them to exit,
-            # so none outlives the runner.
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.close()
             self._pool = None
 
-    def _get_pool(self) -> ProcessPoolExecutor:
+    @property
+    def workers_replaced(self) -> int:
+        """Workers that died (or were killed at a time limit) and were replaced, since the runner started."""
+        return self._pool.replaced if self._pool is not None else 0
+
+    def _get_pool(self) -> CheckPool:
         if self._pool is None:
-            # spawn: forking a process that runs an inference engine's threads is unsafe
-            self._pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(self.chain,),
-            )
-            # Wait until the workers run: a new interpreter's start must not count against a sample's timeout.
-            for started in [self._pool.submit(_ready) for _ in range(self.workers)]:
-                started.result(timeout=300)
+            self._pool = CheckPool(self.workers, self.chain, _apply_in_worker, _warm_up_worker)
         return self._pool
-
-    def _kill_pool(self) -> None:
-        if self._pool is not None:
-            for process in list(getattr(self._pool, "_processes", {}).values()):
-                process.kill()
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
 
     def _timeout_for(self, sample: Sample) -> float:
         """The hard timeout, plus the time a check says it may legitimately take on this sample (running a
         program's tests takes up to tests x time limit)."""
         return self.timeout_s + sum(c.check.budget_s(sample) for c in self.chain if hasattr(c.check, "budget_s"))
-
-    def _timed_out(self) -> dict[str, Verdict]:
-        hung = next((c.name for c in self.chain if c.expensive), self.chain[0].name)
-        return {hung: failed("verify_timeout", detail=f"no verdict within {self.timeout_s:g}s")}
-
-    def _run_pool(self, samples: Sequence[Sample]) -> list[dict[str, Verdict]]:
-        """Samples go out in small chunks (less inter-process traffic than one by one). A chunk that passes
-        the timeout is sent again one sample at a time, so only the sample that hangs gets `verify_timeout`."""
-        results: list[dict[str, Verdict] | None] = [None] * len(samples)
-        chunk = max(1, min(16, len(samples) // (self.workers * 4)))
-        queue = [list(range(start, min(start + chunk, len(samples)))) for start in range(0, len(samples), chunk)]
-        while queue:
-            pool = self._get_pool()
-            futures = [
-                (indices, pool.submit(_work, [samples[i] for i in indices], not self.all_checks)) for indices in queue
-            ]
-            queue = []
-            for position, (indices, future) in enumerate(futures):
-                try:
-                    budget = sum(self._timeout_for(samples[index]) for index in indices)
-                    for index, verdicts in zip(indices, future.result(timeout=budget), strict=True):
-                        results[index] = verdicts
-                except FutureTimeout:
-                    if len(indices) == 1:
-                        results[indices[0]] = self._timed_out()
-                    else:
-                        queue.extend([index] for index in indices)
-                    for later_indices, later in futures[position + 1 :]:
-                        if later.done() and later.exception() is None:
-                            for index, verdicts in zip(later_indices, later.result(), strict=True):
-                                results[index] = verdicts
-                        else:
-                            queue.append(later_indices)
-                    self._kill_pool()  # its worker may spin forever
-                    break
-        return [result or {} for result in results]
 
     def run(self, samples: Sequence[Sample]) -> list[Decision]:
         """A decision per sample, in order."""
@@ -244,7 +200,9 @@ class CheckRunner:
         if self.workers == 0:
             computed = [_apply(self.chain, sample, stop_at_failure=not self.all_checks) for sample in samples]
         else:
-            computed = self._run_pool(samples)
+            computed = self._get_pool().run(
+                samples, stop_at_failure=not self.all_checks, timeout_for=self._timeout_for
+            )
         for verdicts, outcome in zip(computed, votes, strict=True):
             if outcome is not None:
                 verdicts["majority_vote"] = Verdict(True, None, None, outcome)
@@ -264,8 +222,10 @@ class CheckRunner:
         judged = verdicts.get("llm_judge")
         overruled = {"math_verify"} if judged is not None and judged.passed else set()
         failures = [
-            verdicts[name]
+            name
             for name in [*self.order, "llm_judge"]
             if name in verdicts and name not in overruled and not verdicts[name].passed
         ]
-        return Decision(not failures, failures[0].reason if failures else None, verdicts)
+        if not failures:
+            return Decision(True, None, verdicts)
+        return Decision(False, verdicts[failures[0]].reason, verdicts, failures[0])

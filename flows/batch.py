@@ -22,10 +22,20 @@ from cotfactory.storage.store import write_batch
 DECONTAM_CHECK = "decontam"
 
 
+def replays(sampler: Sampler) -> bool:
+    """Whether the sampler serves recorded completions (replay) rather than sampling new ones."""
+    return bool(getattr(sampler, "replays", False))
+
+
 @task(name="sample", cache_policy=NO_CACHE)
-def sample_batch(sampler: Sampler, prompts: Sequence[PromptRecord], params: SamplingParams) -> list[list[Completion]]:
-    """`params.n` completions for each prompt of the batch."""
-    results = sampler.generate(prompts, params)
+def sample_batch(
+    sampler: Sampler, prompts: Sequence[PromptRecord], params: SamplingParams, round_index: int = 0
+) -> list[list[Completion]]:
+    """`params.n` completions for each prompt of the batch (a replay serves the traces of this round)."""
+    if replays(sampler):
+        results = sampler.generate(prompts, params, round_index=round_index)  # type: ignore[call-arg]
+    else:
+        results = sampler.generate(prompts, params)
     if len(results) != len(prompts):
         raise SamplerError(f"the sampler returned {len(results)} results for {len(prompts)} prompts")
     return results
@@ -51,7 +61,7 @@ def _records(
     samples, verdicts, rounds = [], [], []
     position = 0
     for prompt, of_prompt in zip(prompts, completions, strict=True):
-        accepted = tokens = 0
+        tokens = 0
         for index, completion in enumerate(of_prompt):
             sample, decision = checked[position], decisions[position]
             position += 1
@@ -69,11 +79,13 @@ def _records(
                 prompt_tokens=completion.prompt_tokens,
                 completion_tokens=completion.completion_tokens,
                 accepted=decision.accepted,
+                reject_check=decision.check,
                 reject_reason=decision.reason,
             )
             samples.append(record)
             verdicts.extend(
                 VerdictRecord(
+                    run_id=run_id,
                     sample_id=record.sample_id,
                     check_name=name,
                     passed=verdict.passed,
@@ -83,15 +95,15 @@ def _records(
                 )
                 for name, verdict in decision.verdicts.items()
             )
-            accepted += decision.accepted
             tokens += completion.completion_tokens or completion.request_tokens or 0
+        # samples and accepted are counted by the store from the outcomes it stores
         rounds.append(
             RoundRecord(
                 run_id=run_id,
                 prompt_id=prompt.prompt_id,
                 round=round_index,
-                samples=len(of_prompt),
-                accepted=accepted,
+                samples=0,
+                accepted=0,
                 completion_tokens=tokens,
             )
         )
@@ -110,21 +122,26 @@ def _decontaminate(
         hit = found[sample.prompt_id]
         decision.verdicts[DECONTAM_CHECK] = passed() if hit is None else failed("contaminated", None, str(hit))
         if hit is not None and decision.accepted:
-            decision.accepted = False
-            decision.reason = "contaminated"
+            decision.reject(DECONTAM_CHECK, "contaminated")
 
 
 def _deduplicate(
-    con: Any, dedup: StoredDedup, model: str, checked: Sequence[Sample], decisions: Sequence[Decision]
+    con: Any,
+    dedup: StoredDedup,
+    model: str,
+    checked: Sequence[Sample],
+    decisions: Sequence[Decision],
+    *,
+    rejudging: bool,
 ) -> None:
     """The accepted samples go through dedup; a duplicate is rejected with the kept sample's id."""
     accepted = [i for i, decision in enumerate(decisions) if decision.accepted]
     ids = [sample_id_for(checked[i].prompt_id, model, checked[i].completion) for i in accepted]
-    for index, verdict in zip(accepted, dedup.apply(con, ids, [checked[i].completion for i in accepted]), strict=True):
+    texts = [checked[i].completion for i in accepted]
+    for index, verdict in zip(accepted, dedup.apply(con, ids, texts, rejudging=rejudging), strict=True):
         decisions[index].verdicts[DEDUP_CHECK] = verdict
         if not verdict.passed:
-            decisions[index].accepted = False
-            decisions[index].reason = verdict.reason
+            decisions[index].reject(DEDUP_CHECK, verdict.reason)
 
 
 @task(name="check-and-store", cache_policy=NO_CACHE)
@@ -138,9 +155,11 @@ def check_and_store(
     completions: Sequence[Sequence[Completion]],
     dedup: StoredDedup | None = None,
     decontaminator: Decontaminator | None = None,
+    rejudging: bool = False,
 ) -> StoredBatch:
     """Check every completion of the batch, then, in one transaction, deduplicate the accepted ones against
-    the store and store samples, verdicts and progress."""
+    the store and store samples, verdicts and progress. `rejudging`: the completions are recorded ones served
+    again (replay), so one the store already holds is the same sample, not a duplicate of it."""
     checked = [
         Sample.from_completion(
             prompt.problem,
@@ -163,9 +182,9 @@ def check_and_store(
         _decontaminate(decontaminator, prompts, checked, decisions)
     with store.transaction(checkpoint_on_close=False) as con:
         if dedup is not None:
-            _deduplicate(con, dedup, model, checked, decisions)
+            _deduplicate(con, dedup, model, checked, decisions, rejudging=rejudging)
         samples, verdicts, rounds = _records(run_id, model, round_index, prompts, completions, checked, decisions)
-        write_batch(con, samples, verdicts, rounds)
+        _, rounds = write_batch(con, samples, verdicts, rounds)
     by_prompt = {r.prompt_id: r.accepted for r in rounds}
     return StoredBatch(
         samples=sum(r.samples for r in rounds),

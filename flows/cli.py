@@ -86,8 +86,8 @@ def sql(
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of the terminal.")] = None,
     max_rows: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
 ) -> None:
-    """Ask the store a question in SQL (tables prompts, runs, samples, verdicts, sets; views accepted, funnel,
-    prompt_stats)."""
+    """Ask the store a question in SQL (tables prompts, runs, completions, outcomes, verdicts, run_rounds, sets;
+    views samples, accepted, funnel, prompt_stats)."""
     frame = query(statement, db)
     if format == "parquet" and out is None:
         raise CotfactoryError("--format parquet needs --out FILE")
@@ -198,6 +198,9 @@ def run_command(
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         # Prefect's temporary server reports usage, which fails with an ERROR line on machines offline
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The first start of Prefect's temporary server creates its database (20-40 s on 2 busy cores), longer
+    # than Prefect's default wait of 20 s.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     from cotfactory.flows.generate import generate
     from cotfactory.flows.progress import ProgressBar, funnel_table, stop_on_interrupt
 
@@ -208,8 +211,9 @@ def run_command(
     Console().print(funnel_table(summary.run_id, summary.funnel))
     progress = summary.progress
     console.print(
-        f"run {summary.run_id} {summary.status}: {progress.samples:,} samples stored by this invocation, "
-        f"{progress.accepted:,} accepted; {progress.prompts_finished:,}/{progress.prompts_total:,} prompts done"
+        f"run {summary.run_id} {summary.status}: {summary.samples:,} samples in the store, {summary.accepted:,} "
+        f"accepted ({progress.stored_now:,} stored by this invocation); "
+        f"{progress.prompts_finished:,}/{progress.prompts_total:,} prompts done"
     )
     if summary.status == "cancelled":
         raise typer.Exit(130)

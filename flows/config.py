@@ -146,21 +146,47 @@ class RunConfig(Strict):
         return self.model_dump(mode="json", exclude={"sampling": {"n"}})
 
     def run_id(self) -> str:
-        """Same config, same run: what decides which samples the run holds, not where or how fast it runs."""
-        identity = {
-            "name": self.name,
-            "model": self.model,
-            "sampler": self.sampler.kind,
-            "prompts": self.prompts.model_dump(mode="json", exclude={"files", "problem_field", "answer_field"}),
-            "sampling": self.sampling.model_dump(mode="json"),
-            "samples_per_round": self.samples_per_round,
-            "target_accepted": self.target_accepted,
-            "max_rounds": self.max_rounds,
-            "checks": self.checks,
-            "dedup": self.dedup.model_dump(mode="json"),
-            "decontam": self.decontam,
-        }
-        return xxh3_id(json.dumps(identity, sort_keys=True))
+        """Same config, same run: every setting that can change a completion or a verdict, and none of those
+        that only decide where or how fast the run goes (`RUN_ID_EXCLUDED`)."""
+        return xxh3_id(json.dumps(_without(self.as_json(), RUN_ID_EXCLUDED), sort_keys=True))
+
+
+# Left out of the run id: where the store and the servers are, how fast and with how many workers the run goes,
+# how long it waits, and import options (a run samples the stored selection; a re-import adds nothing). Every
+# other setting is part of the id, so a setting added later is part of it unless it is listed here.
+_SERVER_SETTINGS = ("base_url", "api_key_env", "max_concurrency", "timeout_s", "max_retries", "backoff_base_s",
+                    "backoff_max_s")  # fmt: skip
+RUN_ID_EXCLUDED: frozenset[str] = frozenset(
+    {
+        "db",
+        "batch_size",
+        "sample_retries",
+        "checking.workers",
+        "checking.timeout_s",
+        "prompts.files",
+        "prompts.problem_field",
+        "prompts.answer_field",
+        "prompts.language",
+        "sampler.tensor_parallel_size",
+        "sampler.data_parallel_size",
+        "sampler.gpu_memory_utilization",
+        "sampler.enforce_eager",
+        "sampler.max_line_bytes",
+        *(f"sampler.{name}" for name in _SERVER_SETTINGS),
+        *(f"checking.judge.sampler.{name}" for name in _SERVER_SETTINGS),
+    }
+)
+
+
+def _without(table: dict[str, Any], excluded: frozenset[str], prefix: str = "") -> dict[str, Any]:
+    """`table` less the dotted keys in `excluded`, at any depth."""
+    kept = {}
+    for key, value in table.items():
+        path = f"{prefix}{key}"
+        if path in excluded:
+            continue
+        kept[key] = _without(value, excluded, f"{path}.") if isinstance(value, dict) else value
+    return kept
 
 
 def _key(location: tuple[Any, ...]) -> str:

@@ -76,8 +76,10 @@ def _candidates(con: duckdb.DuckDBPyConnection, spec: CurateSpec) -> pl.DataFram
     sql = f"""
         SELECT a.sample_id, a.prompt_id, a.problem, length(a.completion) AS chars,
                coalesce(a.completion_tokens, 0) AS tokens, ps.pass_rate
-        FROM accepted a JOIN prompt_stats ps USING (prompt_id)
+        FROM accepted a JOIN prompt_stats ps USING (run_id, prompt_id)
         WHERE TRUE {where}
+        -- a completion accepted by several runs is one candidate (its earliest judgement's pass rate)
+        QUALIFY row_number() OVER (PARTITION BY a.sample_id ORDER BY a.judged_at, a.run_id) = 1
     """
     try:
         return con.sql(sql).pl()
@@ -107,7 +109,7 @@ def _near_duplicates(con: duckdb.DuckDBPyConnection, ordered_ids: list[str]) -> 
     con.register("_curate_ids", pa.table({"sample_id": ordered_ids}))
     try:
         reader = con.sql(
-            "SELECT sample_id, completion FROM samples WHERE sample_id IN (SELECT sample_id FROM _curate_ids)"
+            "SELECT sample_id, completion FROM completions WHERE sample_id IN (SELECT sample_id FROM _curate_ids)"
         ).to_arrow_reader(TEXT_BATCH)
         for batch in reader:
             rows = [position[sample_id] for sample_id in batch.column("sample_id").to_pylist()]

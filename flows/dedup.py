@@ -53,8 +53,14 @@ class StoredDedup:
             con.unregister("_batch_keys")
         return [(str(i), str(h), bytes(sig)) for i, h, sig in rows]
 
-    def apply(self, con: duckdb.DuckDBPyConnection, ids: Sequence[str], texts: Sequence[str]) -> list[Verdict]:
-        """A verdict per text, in order; texts that pass join the index (written through `con`)."""
+    def apply(
+        self, con: duckdb.DuckDBPyConnection, ids: Sequence[str], texts: Sequence[str], *, rejudging: bool = False
+    ) -> list[Verdict]:
+        """A verdict per text, in order; texts that pass join the index (written through `con`).
+
+        A sample is never a duplicate of itself: when `rejudging` (recorded completions judged again), a text
+        whose own id is kept is judged against the other kept texts only. Otherwise the text was sampled anew,
+        and sampling an already kept completion again is a `duplicate` of it."""
         if not ids:
             return []
         signatures = self.hasher.signatures(texts)
@@ -69,7 +75,12 @@ class StoredDedup:
         hashes = [xxh3_id(text) for text in texts]
         found = index.add_signatures(ids, signatures)
         verdicts, signature_rows, band_rows = [], [], []
+        sampled_before: set[str] = set()
         for position, (sample_id, match) in enumerate(zip(ids, found, strict=True)):
+            if not rejudging and (sample_id in stored or sample_id in sampled_before):
+                verdicts.append(failed("duplicate", 1.0, sample_id))
+                continue
+            sampled_before.add(sample_id)
             if match is None:
                 verdicts.append(passed())
                 if sample_id not in stored:

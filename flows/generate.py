@@ -19,7 +19,7 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from cotfactory.filters.runner import CheckRunner
-from cotfactory.flows.batch import StoredBatch, check_and_store, sample_batch
+from cotfactory.flows.batch import StoredBatch, check_and_store, replays, sample_batch
 from cotfactory.flows.components import open_checks, open_dedup, open_sampler, prepare_checks
 from cotfactory.flows.config import (
     RunConfig,
@@ -32,6 +32,7 @@ from cotfactory.flows.run_state import (
     is_finished,
     run_funnel,
     run_progress,
+    run_totals,
     select_prompts,
 )
 from cotfactory.samplers.base import Sampler
@@ -42,7 +43,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RunProgress:
-    """Where a run stands; handed to the progress callback at the start and after every stored batch."""
+    """Where a run stands; handed to the progress callback at the start and after every stored batch. `samples`
+    and `accepted` are what the store holds for the run (earlier invocations included); `stored_now` is what this
+    invocation stored."""
 
     run_id: str
     prompts_total: int
@@ -50,6 +53,7 @@ class RunProgress:
     round: int = 0
     samples: int = 0
     accepted: int = 0
+    stored_now: int = 0
     completion_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -64,12 +68,21 @@ class RunProgress:
 
 @dataclass
 class RunSummary:
-    """What a run did, returned by the flow."""
+    """What a run did, returned by the flow; the funnel is read from the store after the run."""
 
     run_id: str
     status: str
     progress: RunProgress
     funnel: list[FunnelRow]
+
+    @property
+    def samples(self) -> int:
+        """Every sample the store holds for the run."""
+        return sum(row.samples for row in self.funnel)
+
+    @property
+    def accepted(self) -> int:
+        return sum(row.samples for row in self.funnel if row.reason == "accepted")
 
 
 ProgressCallback = Callable[[RunProgress], None]
@@ -137,6 +150,7 @@ class Tracker:
 
     def stored(self, batch: Sequence[PromptRecord], stored: StoredBatch) -> None:
         self.progress.samples += stored.samples
+        self.progress.stored_now += stored.samples
         self.progress.accepted += stored.accepted
         self.progress.completion_tokens += stored.completion_tokens
         for prompt in batch:
@@ -177,27 +191,33 @@ def sample_round(
     params = config.params_for_round(round_index)
     dedup = open_dedup(config)
     sample = sample_batch.with_options(retries=config.sample_retries, retry_delay_seconds=[2, 10, 30])
+    rejudging = replays(sampler)
     in_flight: tuple[list[PromptRecord], PrefectFuture[StoredBatch]] | None = None
-    for batch in _batches(pending, config.batch_size):
-        if _stopped(stop):
-            break
-        completions = sample(sampler, quote(batch), params)
+    try:
+        for batch in _batches(pending, config.batch_size):
+            if _stopped(stop):
+                break
+            completions = sample(sampler, quote(batch), params, round_index)
+            if in_flight is not None:
+                held, in_flight = in_flight, None
+                tracker.stored(held[0], held[1].result())
+            stored = check_and_store.submit(
+                store,
+                checker,
+                tracker.progress.run_id,
+                config.model,
+                round_index,
+                quote(batch),
+                quote(completions),
+                dedup,
+                decontaminator,
+                rejudging,
+            )
+            in_flight = (batch, stored)
+    finally:
+        # Also when sampling failed: the batch being stored is stored before the run is marked failed.
         if in_flight is not None:
             tracker.stored(in_flight[0], in_flight[1].result())
-        stored = check_and_store.submit(
-            store,
-            checker,
-            tracker.progress.run_id,
-            config.model,
-            round_index,
-            quote(batch),
-            quote(completions),
-            dedup,
-            decontaminator,
-        )
-        in_flight = (batch, stored)
-    if in_flight is not None:
-        tracker.stored(in_flight[0], in_flight[1].result())
 
 
 @flow(name="cotfactory-generate", validate_parameters=False)
@@ -225,6 +245,8 @@ def generate(
     run_id = _start_run(store, config)
     logger.info("run %s: %d prompts selected (%d newly imported) from %s", run_id, len(prompts), new_prompts, store)
     tracker = Tracker(config, run_id, prompts, on_progress)
+    with store.transaction() as con:
+        tracker.progress.samples, tracker.progress.accepted = run_totals(con, run_id)
     owned = sampler is None
     status = "failed"
     try:
@@ -247,6 +269,6 @@ def generate(
     with store.transaction() as con:
         funnel = run_funnel(con, run_id)
     _funnel_artifact(run_id, funnel)
-    progress = tracker.progress
-    logger.info("run %s %s: %d samples stored, %d accepted", run_id, status, progress.samples, progress.accepted)
-    return RunSummary(run_id, status, progress, funnel)
+    summary = RunSummary(run_id, status, tracker.progress, funnel)
+    logger.info("run %s %s: %d samples in the store, %d accepted", run_id, status, summary.samples, summary.accepted)
+    return summary

@@ -75,10 +75,18 @@ def run_progress(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Promp
     ).fetchall():
         progress[prompt_id] = PromptProgress(rounds_done=int(rounds))
     for prompt_id, accepted in con.execute(
-        "SELECT prompt_id, count(*) FROM samples WHERE run_id = ? AND accepted GROUP BY prompt_id", [run_id]
+        "SELECT prompt_id, count(*) FROM outcomes WHERE run_id = ? AND accepted GROUP BY prompt_id", [run_id]
     ).fetchall():
         progress.setdefault(prompt_id, PromptProgress()).accepted = int(accepted)
     return progress
+
+
+def run_totals(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int]:
+    """Samples and accepted samples the store holds for a run."""
+    ((samples, accepted),) = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE accepted) FROM outcomes WHERE run_id = ?", [run_id]
+    ).fetchall()
+    return int(samples), int(accepted)
 
 
 def is_finished(progress: PromptProgress, config: RunConfig) -> bool:
@@ -113,7 +121,7 @@ FROM runs r
 LEFT JOIN (SELECT run_id, count(DISTINCT prompt_id) AS prompts, max(round) + 1 AS rounds
            FROM run_rounds GROUP BY run_id) g ON g.run_id = r.run_id
 LEFT JOIN (SELECT run_id, count(*) AS samples, count(*) FILTER (WHERE accepted) AS accepted
-           FROM samples GROUP BY run_id) s ON s.run_id = r.run_id
+           FROM outcomes GROUP BY run_id) s ON s.run_id = r.run_id
 """
 
 ROUNDS_OF_RUN = """

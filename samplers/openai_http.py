@@ -7,6 +7,7 @@ exponential backoff and jitter (honouring Retry-After), then fail with the endpo
 import asyncio
 import email.utils
 import logging
+import math
 import os
 import random
 import time
@@ -55,14 +56,19 @@ class OpenAIHttpConfig(BaseModel):
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds the server asks to wait (delta-seconds or an HTTP date); None when absent or malformed, so the
+    usual backoff applies: a bad header must not turn a retry into a failure."""
     value = response.headers.get("retry-after")
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time())
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 class _NRejected(Exception):

@@ -1,15 +1,17 @@
 """Replay: serve existing generations (public trace dumps, earlier runs) as if they were sampled now.
 
 Traces are keyed by the normalized problem, so they meet the prompts of the store whatever their ids were.
-Each call serves the next traces not yet served for a prompt, so a second round gets new ones. A prompt with
-no recorded trace gets an empty list and is named in `missing`: nothing is invented.
+Round r of a run serves a prompt's traces r*n to (r+1)*n - 1 in file order, so a second round gets new ones
+and a resumed run serves exactly the traces its missing rounds would have. Without a round, each call serves
+the next traces not yet served. A prompt with no recorded trace gets an empty list and is named in `missing`:
+nothing is invented.
 """
 
 import logging
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -47,9 +49,13 @@ def _int_or_none(value: Any) -> int | None:
 class ReplaySampler:
     """A Sampler over recorded traces."""
 
+    # Its completions are recorded ones: one the store already holds is the same sample judged again.
+    replays: ClassVar[bool] = True
+
     def __init__(self, config: ReplayConfig) -> None:
         self.config = config
-        self._traces: dict[str, deque[Completion]] = defaultdict(deque)
+        self._traces: dict[str, list[Completion]] = defaultdict(list)
+        self._served: dict[str, int] = defaultdict(int)
         self.missing: set[str] = set()
         bad: list[InputRow] = []
         for path in config.paths:
@@ -86,18 +92,25 @@ class ReplaySampler:
 
     @property
     def trace_count(self) -> int:
-        return sum(len(queue) for queue in self._traces.values())
+        return sum(len(traces) for traces in self._traces.values())
 
-    def generate(self, prompts: Sequence[PromptRecord], params: SamplingParams) -> list[list[Completion]]:
-        """Up to `params.n` recorded traces per prompt, each served once; none for prompts without traces."""
+    def generate(
+        self, prompts: Sequence[PromptRecord], params: SamplingParams, *, round_index: int | None = None
+    ) -> list[list[Completion]]:
+        """Up to `params.n` recorded traces per prompt: those of round `round_index`, or the next ones not yet
+        served; none for prompts without traces."""
         served: list[list[Completion]] = []
         for prompt in prompts:
-            queue = self._traces.get(prompt_id_for(prompt.problem))
-            if not queue:
-                if queue is None and prompt.prompt_id not in self.missing:
+            key = prompt_id_for(prompt.problem)
+            traces = self._traces.get(key)
+            if traces is None:
+                if prompt.prompt_id not in self.missing:
                     log.warning("replay: no recorded trace for prompt %s", prompt.prompt_id)
                     self.missing.add(prompt.prompt_id)
                 served.append([])
                 continue
-            served.append([queue.popleft() for _ in range(min(params.n, len(queue)))])
+            start = self._served[key] if round_index is None else round_index * params.n
+            served.append(traces[start : start + params.n])
+            if round_index is None:
+                self._served[key] = start + len(served[-1])
         return served

@@ -31,7 +31,7 @@ _READ_BATCH_ROWS = 8192
 _ROWS_SQL = """
 SELECT s.sample_id, p.problem, s.reasoning, s.answer,
        CASE WHEN s.reasoning IS NULL THEN s.completion END AS completion
-FROM samples s JOIN prompts p ON p.prompt_id = s.prompt_id
+FROM completions s JOIN prompts p ON p.prompt_id = s.prompt_id
 WHERE {where}
 ORDER BY s.sample_id
 """
@@ -113,7 +113,7 @@ def _resolve_run(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[str, dict
     if not rows:
         raise ExportError(f'no run with id {run_id!r} (cotfactory sql "select run_id, status from runs" lists them)')
     model, sampler, sampling, checks, status = rows[0]
-    where = f"s.run_id = '{_quote(run_id)}' AND s.accepted"
+    where = f"s.sample_id IN (SELECT sample_id FROM outcomes WHERE run_id = '{_quote(run_id)}' AND accepted)"
     selection = {
         "run": run_id,
         "status": status,

@@ -79,8 +79,41 @@ class RunRecord(Record):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class CompletionRecord(Record):
+    """A completion as sampled, stored once whichever runs judge it; the id is derived from prompt, model, text."""
+
+    table: ClassVar[str] = "completions"
+
+    sample_id: str
+    prompt_id: str
+    completion: str
+    reasoning: str | None = None
+    answer: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class OutcomeRecord(Record):
+    """What one run decided about one completion it judged, and where the completion sits in that run."""
+
+    table: ClassVar[str] = "outcomes"
+
+    run_id: str
+    sample_id: str
+    prompt_id: str
+    round: int = 0
+    sample_index: int = 0
+    seed: int | None = None
+    accepted: bool = False
+    reject_check: str | None = None
+    reject_reason: str | None = None
+    judged_at: datetime = Field(default_factory=utc_now)
+
+
 class SampleRecord(Record):
-    """One sampled completion, split into reasoning and answer, with its final decision."""
+    """A row of the `samples` view: a completion with one run's outcome. Stored as its two parts."""
 
     table: ClassVar[str] = "samples"
 
@@ -97,8 +130,10 @@ class SampleRecord(Record):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     accepted: bool = False
+    reject_check: str | None = None
     reject_reason: str | None = None
     created_at: datetime = Field(default_factory=utc_now)
+    judged_at: datetime = Field(default_factory=utc_now)
 
     @classmethod
     def create(cls, *, prompt_id: str, model: str, completion: str, **fields: Any) -> "SampleRecord":
@@ -107,12 +142,19 @@ class SampleRecord(Record):
             sample_id=sample_id_for(prompt_id, model, completion), prompt_id=prompt_id, completion=completion, **fields
         )
 
+    def completion_part(self) -> CompletionRecord:
+        return CompletionRecord(**{name: getattr(self, name) for name in CompletionRecord.columns()})
+
+    def outcome_part(self) -> OutcomeRecord:
+        return OutcomeRecord(**{name: getattr(self, name) for name in OutcomeRecord.columns()})
+
 
 class VerdictRecord(Record):
-    """What one check decided about one sample (`check` is an SQL keyword, hence `check_name`)."""
+    """What one check decided about one sample in one run (`check` is an SQL keyword, hence `check_name`)."""
 
     table: ClassVar[str] = "verdicts"
 
+    run_id: str
     sample_id: str
     check_name: str
     passed: bool
@@ -220,6 +262,8 @@ class QuarantineRecord(Record):
 ALL_RECORDS: tuple[type[Record], ...] = (
     PromptRecord,
     RunRecord,
+    CompletionRecord,
+    OutcomeRecord,
     SampleRecord,
     VerdictRecord,
     RoundRecord,

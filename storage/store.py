@@ -4,7 +4,7 @@ import json
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -41,20 +41,32 @@ def records_to_arrow(records: Sequence[Record]) -> pa.Table:
     return pa.table(columns)
 
 
+def _insert(con: duckdb.DuckDBPyConnection, records: Sequence[Record], returning: str) -> list[tuple[Any, ...]]:
+    con.register("_incoming", records_to_arrow(records))
+    try:
+        target = type(records[0]).table
+        return con.execute(
+            f"INSERT INTO {target} BY NAME SELECT * FROM _incoming ON CONFLICT DO NOTHING {returning}"
+        ).fetchall()
+    finally:
+        con.unregister("_incoming")
+
+
 def insert(con: duckdb.DuckDBPyConnection, records: Sequence[Record]) -> int:
     """Insert rows, skipping those whose key is already stored; returns how many were new."""
     if not records:
         return 0
-    table = records_to_arrow(records)
-    con.register("_incoming", table)
-    try:
-        target = type(records[0]).table
-        ((inserted,),) = con.execute(
-            f"INSERT INTO {target} BY NAME SELECT * FROM _incoming ON CONFLICT DO NOTHING"
-        ).fetchall()
-    finally:
-        con.unregister("_incoming")
+    ((inserted,),) = _insert(con, records, "")
     return int(inserted)
+
+
+def insert_returning_keys(
+    con: duckdb.DuckDBPyConnection, records: Sequence[Record], key: tuple[str, ...]
+) -> set[tuple[Any, ...]]:
+    """Insert rows as `insert` does; returns the keys of the rows that were new."""
+    if not records:
+        return set()
+    return {tuple(row) for row in _insert(con, records, f"RETURNING {', '.join(key)}")}
 
 
 R = TypeVar("R")
@@ -75,15 +87,40 @@ def write_batch(
     samples: Sequence[SampleRecord],
     verdicts: Iterable[VerdictRecord] = (),
     rounds: Sequence[RoundRecord] = (),
-) -> int:
-    """`Store.write_batch` inside a transaction the caller holds (to read and write in the same one)."""
-    # Identical completions within one batch share an id: keep the first of each.
-    samples = _first_of_each(samples, lambda s: s.sample_id)
-    verdicts = _first_of_each(verdicts, lambda v: (v.sample_id, v.check_name))
-    new = insert(con, samples)
-    insert(con, verdicts)
-    insert(con, rounds)
-    return new
+) -> tuple[int, list[RoundRecord]]:
+    """`Store.write_batch` inside a transaction the caller holds (to read and write in the same one); returns the
+    number of new outcomes and the rounds as stored, counted from them."""
+    # Identical completions within one run share an outcome key: keep the first of each.
+    samples = _first_of_each(samples, lambda s: (s.run_id, s.sample_id))
+    insert(con, _first_of_each((s.completion_part() for s in samples), lambda c: c.sample_id))
+    stored = insert_returning_keys(con, [s.outcome_part() for s in samples], ("run_id", "sample_id"))
+    new = [s for s in samples if (s.run_id, s.sample_id) in stored]
+    kept = {(s.run_id, s.sample_id) for s in new}
+    insert(
+        con,
+        [
+            v
+            for v in _first_of_each(verdicts, lambda v: (v.run_id, v.sample_id, v.check_name))
+            if (v.run_id, v.sample_id) in kept
+        ],
+    )
+    counted = _counted(rounds, new)
+    insert(con, counted)
+    return len(new), counted
+
+
+def _counted(rounds: Sequence[RoundRecord], new: Sequence[SampleRecord]) -> list[RoundRecord]:
+    """The rounds' progress records with the samples and accepted counts of what was stored for each."""
+    counts: dict[tuple[str, str, int], list[int]] = {}
+    for sample in new:
+        count = counts.setdefault((sample.run_id, sample.prompt_id, sample.round), [0, 0])
+        count[0] += 1
+        count[1] += sample.accepted
+    counted = []
+    for r in rounds:
+        samples, accepted = counts.get((r.run_id, r.prompt_id, r.round), [0, 0])
+        counted.append(r.model_copy(update={"samples": samples, "accepted": accepted}))
+    return counted
 
 
 class Store:
@@ -150,10 +187,11 @@ class Store:
         verdicts: Iterable[VerdictRecord] = (),
         rounds: Sequence[RoundRecord] = (),
     ) -> int:
-        """Samples with their verdicts (and the run progress they complete) in one transaction, idempotently.
-        Returns how many samples were new."""
+        """Samples with their verdicts (and the run progress they complete) in one transaction, idempotently:
+        a completion is stored once, and each run's outcome of it once. Returns how many outcomes were new; the
+        rounds' counts are those of the new outcomes."""
         with self.transaction(checkpoint_on_close=False) as con:
-            return write_batch(con, samples, verdicts, rounds)
+            return write_batch(con, samples, verdicts, rounds)[0]
 
     def start_run(self, run: RunRecord) -> None:
         """Record a run as it starts (a rerun with the same id keeps the first record)."""

@@ -63,12 +63,16 @@ def batch(
             prompt_tokens=20,
             completion_tokens=text_bytes // 4,
             accepted=accepted,
+            reject_check=None if accepted else "correctness",
             reject_reason=None if accepted else "wrong_answer",
         )
         samples.append(sample)
-        verdicts.append(VerdictRecord(sample_id=sample.sample_id, check_name="format", passed=True, score=1.0))
+        verdicts.append(
+            VerdictRecord(run_id=run_id, sample_id=sample.sample_id, check_name="format", passed=True, score=1.0)
+        )
         verdicts.append(
             VerdictRecord(
+                run_id=run_id,
                 sample_id=sample.sample_id,
                 check_name="correctness",
                 passed=accepted,

@@ -31,7 +31,7 @@ def assert_consistent(db: Path, run_id: str) -> None:
     assert rows(
         db,
         "SELECT count(*) FROM samples s WHERE run_id = ? AND NOT EXISTS "
-        "(SELECT 1 FROM verdicts v WHERE v.sample_id = s.sample_id)",
+        "(SELECT 1 FROM verdicts v WHERE v.sample_id = s.sample_id AND v.run_id = s.run_id)",
         [run_id],
     ) == [(0,)]
     assert rows(db, "SELECT sum(samples) FROM funnel WHERE run_id = ?", [run_id]) == [(samples,)]
@@ -45,7 +45,8 @@ def assert_consistent(db: Path, run_id: str) -> None:
     rejected_without_failure = rows(
         db,
         "SELECT count(*) FROM samples s WHERE run_id = ? AND NOT accepted AND NOT EXISTS "
-        "(SELECT 1 FROM verdicts v WHERE v.sample_id = s.sample_id AND NOT v.passed AND v.reason = s.reject_reason)",
+        "(SELECT 1 FROM verdicts v WHERE v.sample_id = s.sample_id AND v.run_id = s.run_id AND NOT v.passed "
+        "AND v.reason = s.reject_reason AND v.check_name = s.reject_check)",
         [run_id],
     )
     assert rejected_without_failure == [(0,)]
@@ -110,7 +111,8 @@ def test_http_run_accepts_and_rejects_r1_style_answers(prefect_api: str, tmp_pat
         assert tables and "wrong_answer" in str(tables[0].data)
 
         rerun = generate(config)
-        assert rerun.status == "completed" and rerun.progress.samples == 0
+        assert rerun.status == "completed" and rerun.progress.stored_now == 0
+        assert rerun.progress.samples == rerun.samples == 18, "the progress reports what the store holds"
         assert len(server.requests) == 9, "a rerun of a finished run samples nothing"
 
     status = subprocess.run([*cli(), "status", summary.run_id, "--db", str(db)], capture_output=True, text=True)

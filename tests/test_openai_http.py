@@ -67,6 +67,17 @@ def test_retries_429_and_500_honouring_retry_after() -> None:
     assert server.arrivals[1] - server.arrivals[0] >= 0.95, "waited as long as Retry-After asked"
 
 
+@pytest.mark.parametrize(
+    "header", ["soon", "", "nan", "inf", "-5", "Tue, 99 Foo 2026 25:61:00 GMT", "1e999", "Wed, 21 Oct 2015 07:28:00"]
+)
+def test_a_malformed_retry_after_falls_back_to_backoff(header: str) -> None:
+    with OpenAIServer() as server:
+        server.script.append((503, {"Retry-After": header}, {"error": "busy"}))
+        (completions,) = sampler(server).generate(PROMPTS[:1], SamplingParams(n=1))
+    assert len(completions) == 1 and len(server.requests) == 2
+    assert server.arrivals[1] - server.arrivals[0] < 2.5, "no wait longer than backoff_max_s"
+
+
 def test_gives_up_after_the_retry_budget_naming_the_endpoint() -> None:
     with OpenAIServer() as server:
         server.script.extend([(503, {}, {"error": "down"})] * 3)

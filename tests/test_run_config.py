@@ -66,3 +66,89 @@ def test_stored_config_validates_again(tmp_path: Path) -> None:
     config = parse_config(http_run_config(tmp_path, "http://127.0.0.1:9/v1"), tmp_path / "run.toml")
     again = RunConfig.model_validate(config.as_json())
     assert again == config and again.run_id() == config.run_id()
+
+
+def _leaves(table: dict, prefix: str = "") -> list[str]:
+    """Every dotted key of a config table down to its values (dicts of free-form options count as one value)."""
+    keys = []
+    for key, value in table.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and key not in ("extra_body", "engine_args"):
+            keys.extend(_leaves(value, f"{path}."))
+        else:
+            keys.append(path)
+    return keys
+
+
+def _changed(value: object, key: str) -> object:
+    """Another valid value for a setting."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value / 2 if value > 0.01 else value + 0.5
+    if isinstance(value, str):
+        return value + "-other" if key != "sampler.dtype" else "float16"
+    if isinstance(value, list):
+        return [*value, "think_format"] if key == "checks" else [*value, "x"]
+    if isinstance(value, dict):
+        return {**value, "max_num_seqs": 7}
+    if value is None:
+        key = key.removeprefix("checking.judge.")
+        return {
+            "prompts.source": "s", "prompts.domain": "code", "prompts.where": "true", "prompts.limit": 3,
+            "prompts.problem_field": "q", "prompts.answer_field": "a", "prompts.language": "fr",
+            "sampling.top_k": 5, "sampling.stop": ["</s>"], "sampler.template.system": "Be brief.",
+            "sampler.max_model_len": 2048, "sampler.api_key_env": "KEY", "checking.workers": 3,
+            "checking.judge": {"sampler": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "j"}},
+            "sampler.problem_field": "q", "sampler.completion_field": "c", "sampler.reasoning_field": "r",
+        }[key]  # fmt: skip
+    raise TypeError(key)
+
+
+def _set(table: dict, key: str, value: object) -> dict:
+    head, _, rest = key.partition(".")
+    if not rest:
+        return {**table, head: value}
+    return {**table, head: _set(dict(table.get(head) or {}), rest, value)}
+
+
+SAMPLERS = {
+    "vllm": {"kind": "vllm", "model": "org/model", "engine_args": {"swap_space": 1}},
+    "openai": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m", "extra_body": {"k": 1}},
+    "replay": {"kind": "replay", "paths": ["dump.jsonl"]},
+}
+
+
+@pytest.mark.parametrize("kind", SAMPLERS)
+def test_every_setting_changes_the_run_id_or_is_listed_as_left_out(kind: str, tmp_path: Path) -> None:
+    """Each setting of a config, the judge's included, either changes the run id or is on the documented list of
+    settings left out; the list and the README agree."""
+    from cotfactory.flows.config import RUN_ID_EXCLUDED
+
+    (tmp_path / "dump.jsonl").write_text("")
+    (tmp_path / "x").write_text("")  # a file a changed list of paths can name
+    raw = http_run_config(tmp_path, "http://127.0.0.1:9/v1", sampler=SAMPLERS[kind])
+    raw["sampler"] = SAMPLERS[kind]
+    raw["checking"] = {"judge": {"sampler": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "j"}}}
+    config = parse_config(raw, tmp_path / "run.toml")
+    table = config.as_json()
+    base = config.run_id()
+    keys = [key for key in _leaves(table) if not key.endswith(".kind")]  # another kind is another sampler
+    assert "sampler.template.system" in keys or kind == "replay"
+    assert "checking.judge.sampler.template.suffix" in keys and "checking.majority_vote" in keys
+    changed, left_out = [], []
+    for key in keys:
+        value = table
+        for part in key.split("."):
+            value = value[part]
+        other = parse_config(_set(table, key, _changed(value, key)), tmp_path / "run.toml")
+        assert other.as_json() != table, f"{key}: the change did not take"
+        (left_out if other.run_id() == base else changed).append(key)
+    assert sorted(left_out) == sorted(k for k in keys if k in RUN_ID_EXCLUDED), "left out only what the list says"
+    assert {"checks", "dedup.threshold", "decontam", "sampling.seed", "checking.judge.max_tokens"} <= set(changed)
+    assert kind == "replay" or {"sampler.template.suffix", "sampler.template.system", "sampler.model"} <= set(changed)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for key in RUN_ID_EXCLUDED:
+        assert f"`{key}`" in readme, f"README does not list {key} among the settings left out of the run id"

@@ -81,3 +81,68 @@ def test_views_count_what_the_tables_hold(store: Store, db: Path) -> None:
     assert query("SELECT count(*) AS n FROM accepted", db)["n"][0] == 10
     stats = query("SELECT sum(sampled) AS sampled, sum(accepted) AS accepted FROM prompt_stats", db)
     assert stats.rows() == [(20, 10)]
+
+
+def test_a_store_of_the_one_table_samples_schema_migrates_with_its_samples_verdicts_and_sets(db: Path) -> None:
+    """Version 7 kept one `samples` row per completion with its run's outcome; version 8 splits it into
+    completions and per-run outcomes, and gives verdicts their run."""
+    con = duckdb.connect(str(db))
+    assert migrate(con, str(db), upto=7) == 7
+    con.execute(
+        "INSERT INTO prompts VALUES ('p1', 'old', 'What is 2+2?', '4', 'math', NULL, '{}', now()::TIMESTAMP, NULL)"
+    )
+    con.execute(
+        "INSERT INTO samples VALUES "
+        "('s1', 'p1', 'r1', 0, 0, 7, 'a</think>\\boxed{4}', 'a', '\\boxed{4}', 'stop', 5, 9, true, NULL, "
+        "now()::TIMESTAMP), "
+        "('s2', 'p1', 'r1', 0, 1, 7, 'b</think>\\boxed{5}', 'b', '\\boxed{5}', 'stop', 5, 8, false, 'wrong_answer', "
+        "now()::TIMESTAMP)"
+    )
+    con.execute(
+        "INSERT INTO verdicts VALUES ('s1', 'math_verify', true, 1.0, NULL, '4'), "
+        "('s2', 'think_format', true, NULL, NULL, NULL), ('s2', 'math_verify', false, 0.0, 'wrong_answer', '5')"
+    )
+    con.execute("INSERT INTO sets VALUES ('best', 1, now()::TIMESTAMP, '{}', 1)")
+    con.execute("INSERT INTO set_members VALUES ('best', 1, 's1')")
+    con.close()
+
+    assert Store(db).migrate() == LATEST_VERSION
+    assert query(
+        "SELECT sample_id, run_id, sample_index, seed, accepted, reject_check, reject_reason, completion_tokens "
+        "FROM samples ORDER BY sample_id",
+        db,
+    ).rows() == [
+        ("s1", "r1", 0, 7, True, None, None, 9),
+        ("s2", "r1", 1, 7, False, "math_verify", "wrong_answer", 8),
+    ]
+    assert query("SELECT count(*) AS n FROM completions", db)["n"][0] == 2
+    assert query("SELECT run_id, sample_id, check_name, detail FROM verdicts ORDER BY ALL", db).rows() == [
+        ("r1", "s1", "math_verify", "4"),
+        ("r1", "s2", "math_verify", "5"),
+        ("r1", "s2", "think_format", None),
+    ]
+    assert query("SELECT check_name, reason, samples FROM funnel ORDER BY ALL", db).rows() == [
+        ("accepted", "accepted", 1),
+        ("math_verify", "wrong_answer", 1),
+    ]
+    assert query("SELECT name, version, sample_id FROM set_members", db).rows() == [("best", 1, "s1")]
+    assert query("SELECT run_id, sampled, accepted FROM prompt_stats", db).rows() == [("r1", 2, 1)]
+
+
+def test_one_completion_judged_by_two_runs_has_an_outcome_and_verdicts_in_each(store: Store, db: Path) -> None:
+    from helpers import batch, prompt
+
+    first, first_verdicts = batch(0, 4, run_id="r1")
+    store.add_prompts([prompt(i) for i in range(4)])
+    store.write_batch(first, first_verdicts)
+    # The same completions judged again by another run, which rejects all of them.
+    again = [s.model_copy(update={"run_id": "r2", "accepted": False, "reject_reason": "too_long"}) for s in first]
+    verdicts = [v.model_copy(update={"run_id": "r2"}) for v in first_verdicts]
+    assert store.write_batch(again, verdicts) == 4
+    assert store.write_batch(again, verdicts) == 0, "each run's outcome is stored once"
+    assert query("SELECT count(*) AS n FROM completions", db)["n"][0] == 4
+    assert query("SELECT run_id, count(*) AS n FROM verdicts GROUP BY 1 ORDER BY 1", db).rows() == [
+        ("r1", 8),
+        ("r2", 8),
+    ]
+    assert query("SELECT run_id, count(*) AS n FROM accepted GROUP BY 1", db).rows() == [("r1", 2)]

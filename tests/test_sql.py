@@ -44,7 +44,13 @@ def test_formats(seeded: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "statement",
-    ["DELETE FROM samples", "UPDATE samples SET accepted = true", "DROP TABLE verdicts", "CREATE TABLE t (x INT)"],
+    [
+        "DELETE FROM completions",
+        "UPDATE outcomes SET accepted = true",
+        "DROP TABLE verdicts",
+        "DROP VIEW samples",
+        "CREATE TABLE t (x INT)",
+    ],
 )
 def test_queries_cannot_change_data(seeded: Path, statement: str) -> None:
     result = run_cli("sql", statement, "--db", str(seeded))

@@ -32,11 +32,11 @@ def test_prompts_are_keyed_by_normalized_problem(store: Store, db: Path) -> None
 
 
 def test_failed_transaction_leaves_nothing(store: Store, db: Path) -> None:
-    samples, _ = batch(0, 10)
+    samples, verdicts = batch(0, 10)
     with pytest.raises(RuntimeError), store.transaction() as con:
-        from cotfactory.storage.store import insert
+        from cotfactory.storage.store import write_batch
 
-        insert(con, samples)
+        write_batch(con, samples, verdicts)
         raise RuntimeError("crash between the samples and their verdicts")
     assert counts(db) == (0, 0)
 
