@@ -40,10 +40,10 @@ def _serve(conn: Connection, checks: Sequence[Any], apply: Apply, ready: Ready, 
             return
         if job is None:
             return
-        samples, stop_at_failure = job
+        job_id, samples, stop_at_failure = job
         for position, sample in enumerate(samples):
-            # the start time first: the parent reads the position, then the time
-            state[2], state[1], state[0] = time.monotonic(), 0.0, float(position)
+            # Written in this order, read in the reverse: a parent that sees this position sees its job and time.
+            state[2], state[1], state[3], state[0] = time.monotonic(), 0.0, float(job_id), float(position)
 
             def running(check_index: int) -> None:
                 state[1] = float(check_index)
@@ -54,10 +54,10 @@ def _serve(conn: Connection, checks: Sequence[Any], apply: Apply, ready: Ready, 
 
 
 class _Worker:
-    """One worker process, its pipe, and the shared (sample position, check index, started) it reports."""
+    """One worker process, its pipe, and the shared (sample position, check index, started, job id) it reports."""
 
     def __init__(self, context: Any, checks: Sequence[Any], apply: Apply, ready: Ready) -> None:
-        self.state = context.Array("d", [_IDLE, 0.0, 0.0], lock=False)
+        self.state = context.Array("d", [_IDLE, 0.0, 0.0, -1.0], lock=False)
         parent_end, child_end = context.Pipe()
         self.process: BaseProcess = context.Process(
             target=_serve, args=(child_end, checks, apply, ready, self.state), daemon=True, name="cotfactory-check"
@@ -67,6 +67,7 @@ class _Worker:
         self.conn: Connection = parent_end
         self.ready = False
         self.job: list[int] | None = None  # batch positions of the samples sent
+        self.job_id = -1
         self.received = 0
 
     def wait_ready(self, timeout_s: float) -> None:
@@ -105,6 +106,7 @@ class CheckPool:
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[_Worker] = []
         self.replaced = 0
+        self.jobs_sent = 0
 
     def start(self) -> None:
         """Start every worker and wait until each runs: an interpreter's start must not count against a sample."""
@@ -147,7 +149,9 @@ class CheckPool:
                     if not worker.process.is_alive():  # died while idle: nothing of the batch to charge
                         worker = self._replace(worker)
                     worker.job, worker.received = queue.popleft(), 0
-                    worker.conn.send(([samples[i] for i in worker.job], stop_at_failure))
+                    self.jobs_sent += 1
+                    worker.job_id = self.jobs_sent
+                    worker.conn.send((worker.job_id, [samples[i] for i in worker.job], stop_at_failure))
             busy = [w for w in self.workers if w.job is not None]
             # Wake up at least every half second to look at the time limits of the samples running.
             ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=0.5)
@@ -186,7 +190,8 @@ class CheckPool:
         culprit = job[done]
         crashes[culprit] += 1
         ended = worker.how_it_ended()
-        check = self.checks[int(worker.state[1])].name if worker.state[0] != _IDLE else self.checks[0].name
+        running = int(worker.state[3]) == worker.job_id and int(worker.state[0]) == done
+        check = self.checks[int(worker.state[1])].name if running else self.checks[0].name
         log.warning("a check worker died (%s) on sample %d in check %s; replacing it", ended, culprit, check)
         if crashes[culprit] >= CRASHES_BEFORE_VERDICT:
             results[culprit] = {check: failed("check_crashed", detail=f"the check worker died twice: {ended}")}
@@ -210,7 +215,7 @@ class CheckPool:
         that was running, the rest of its chunk goes out again."""
         assert worker.job is not None
         position = int(worker.state[0])
-        if position < worker.received:  # idle (-1), or that sample's result is in
+        if int(worker.state[3]) != worker.job_id or position < worker.received:  # not started, or its result is in
             return
         index = worker.job[position]
         limit = timeout_for(samples[index])

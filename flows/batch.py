@@ -1,20 +1,18 @@
-"""One batch of a run: sample it (a Prefect task with retries), then check, decontaminate, deduplicate and
-store it (a Prefect task whose store step is one transaction)."""
+"""A group of sampled units of a run: check, decontaminate and deduplicate it, and store it in one transaction
+with its progress records."""
 
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from cotfactory.filters.checks import Sample, failed, passed
 from cotfactory.filters.runner import CheckRunner, Decision
 from cotfactory.flows.decontam import Decontaminator
 from cotfactory.flows.dedup import CHECK_NAME as DEDUP_CHECK
 from cotfactory.flows.dedup import StoredDedup
-from cotfactory.samplers.base import Completion, Sampler, SamplerError, SamplingParams
+from cotfactory.samplers.base import Completion, Sampler
+from cotfactory.samplers.units import Unit
 from cotfactory.storage import PromptRecord, RoundRecord, SampleRecord, Store, VerdictRecord
 from cotfactory.storage.ids import sample_id_for
 from cotfactory.storage.store import write_batch
@@ -25,20 +23,6 @@ DECONTAM_CHECK = "decontam"
 def replays(sampler: Sampler) -> bool:
     """Whether the sampler serves recorded completions (replay) rather than sampling new ones."""
     return bool(getattr(sampler, "replays", False))
-
-
-@task(name="sample", cache_policy=NO_CACHE)
-def sample_batch(
-    sampler: Sampler, prompts: Sequence[PromptRecord], params: SamplingParams, round_index: int = 0
-) -> list[list[Completion]]:
-    """`params.n` completions for each prompt of the batch (a replay serves the traces of this round)."""
-    if replays(sampler):
-        results = sampler.generate(prompts, params, round_index=round_index)  # type: ignore[call-arg]
-    else:
-        results = sampler.generate(prompts, params)
-    if len(results) != len(prompts):
-        raise SamplerError(f"the sampler returned {len(results)} results for {len(prompts)} prompts")
-    return results
 
 
 @dataclass
@@ -52,15 +36,15 @@ class StoredBatch:
 def _records(
     run_id: str,
     model: str,
-    round_index: int,
-    prompts: Sequence[PromptRecord],
+    units: Sequence[Unit],
     completions: Sequence[Sequence[Completion]],
     checked: Sequence[Sample],
     decisions: Sequence[Decision],
 ) -> tuple[list[SampleRecord], list[VerdictRecord], list[RoundRecord]]:
     samples, verdicts, rounds = [], [], []
     position = 0
-    for prompt, of_prompt in zip(prompts, completions, strict=True):
+    for unit, of_prompt in zip(units, completions, strict=True):
+        prompt, round_index = unit.prompt, unit.round
         tokens = 0
         for index, completion in enumerate(of_prompt):
             sample, decision = checked[position], decisions[position]
@@ -144,46 +128,45 @@ def _deduplicate(
             decisions[index].reject(DEDUP_CHECK, verdict.reason)
 
 
-@task(name="check-and-store", cache_policy=NO_CACHE)
 def check_and_store(
     store: Store,
     checker: CheckRunner,
     run_id: str,
     model: str,
-    round_index: int,
-    prompts: Sequence[PromptRecord],
+    units: Sequence[Unit],
     completions: Sequence[Sequence[Completion]],
     dedup: StoredDedup | None = None,
     decontaminator: Decontaminator | None = None,
     rejudging: bool = False,
 ) -> StoredBatch:
-    """Check every completion of the batch, then, in one transaction, deduplicate the accepted ones against
-    the store and store samples, verdicts and progress. `rejudging`: the completions are recorded ones served
-    again (replay), so one the store already holds is the same sample, not a duplicate of it."""
+    """Check every completion of these units (prompt rounds, of any rounds), then, in one transaction,
+    deduplicate the accepted ones against the store and store samples, verdicts and progress. `rejudging`: the
+    completions are recorded ones served again (replay), so one the store already holds is the same sample,
+    not a duplicate of it."""
     checked = [
         Sample.from_completion(
-            prompt.problem,
+            unit.prompt.problem,
             completion.text,
             reasoning=completion.reasoning,
             opened_by_template=completion.opened_by_template,
-            reference=prompt.reference,
-            domain=prompt.domain,
-            target_language=prompt.target_language,
+            reference=unit.prompt.reference,
+            domain=unit.prompt.domain,
+            target_language=unit.prompt.target_language,
             finish_reason=completion.finish_reason,
             completion_tokens=completion.completion_tokens,
-            prompt_id=prompt.prompt_id,
-            tests=json.dumps(prompt.tests) if prompt.tests else None,
+            prompt_id=unit.prompt.prompt_id,
+            tests=json.dumps(unit.prompt.tests) if unit.prompt.tests else None,
         )
-        for prompt, of_prompt in zip(prompts, completions, strict=True)
+        for unit, of_prompt in zip(units, completions, strict=True)
         for completion in of_prompt
     ]
     decisions = checker.run(checked)
     if decontaminator is not None:
-        _decontaminate(decontaminator, prompts, checked, decisions)
+        _decontaminate(decontaminator, [unit.prompt for unit in units], checked, decisions)
     with store.transaction(checkpoint_on_close=False) as con:
         if dedup is not None:
             _deduplicate(con, dedup, model, checked, decisions, rejudging=rejudging)
-        samples, verdicts, rounds = _records(run_id, model, round_index, prompts, completions, checked, decisions)
+        samples, verdicts, rounds = _records(run_id, model, units, completions, checked, decisions)
         _, rounds = write_batch(con, samples, verdicts, rounds)
     by_prompt = {r.prompt_id: r.accepted for r in rounds}
     return StoredBatch(

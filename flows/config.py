@@ -98,8 +98,15 @@ class RunConfig(Strict):
     samples_per_round: int = Field(4, ge=1, le=1024)
     target_accepted: int = Field(1, ge=1)
     max_rounds: int = Field(1, ge=1)
-    batch_size: int = Field(64, ge=1, description="Prompts per batch: the unit of sampling, checking and storing")
-    sample_retries: int = Field(2, ge=0, description="Retries of a failed sampling batch (Prefect task retries)")
+    batch_size: int = Field(
+        64, ge=1, description="At most this many prompt rounds are checked and stored together; for samplers that "
+        "do not stream (vllm, replay), also the most prompts of one generate call"
+    )  # fmt: skip
+    commit_interval_s: float = Field(
+        1.0, gt=0, description="How long the store step waits for a sampled round before it looks at Ctrl-C again"
+    )
+    sample_retries: int = Field(2, ge=0, description="Retries of a failed generate call of a sampler that does not "
+                                "stream; the HTTP sampler retries each request (max_retries)")  # fmt: skip
     checks: list[str | dict[str, Any]] = Field(default_factory=lambda: list(DEFAULT_CHECKS))
     checking: CheckingConfig = CheckingConfig()
     dedup: DedupConfig = DedupConfig()
@@ -154,12 +161,13 @@ class RunConfig(Strict):
 # Left out of the run id: where the store and the servers are, how fast and with how many workers the run goes,
 # how long it waits, and import options (a run samples the stored selection; a re-import adds nothing). Every
 # other setting is part of the id, so a setting added later is part of it unless it is listed here.
-_SERVER_SETTINGS = ("base_url", "api_key_env", "max_concurrency", "timeout_s", "max_retries", "backoff_base_s",
-                    "backoff_max_s")  # fmt: skip
+_SERVER_SETTINGS = ("base_url", "base_urls", "api_key_env", "max_concurrency", "timeout_s", "max_retries",
+                    "backoff_base_s", "backoff_max_s", "endpoint_failures", "endpoint_cooldown_s")  # fmt: skip
 RUN_ID_EXCLUDED: frozenset[str] = frozenset(
     {
         "db",
         "batch_size",
+        "commit_interval_s",
         "sample_retries",
         "checking.workers",
         "checking.timeout_s",

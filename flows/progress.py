@@ -79,7 +79,7 @@ def stop_on_interrupt(console: Console) -> Iterator[threading.Event]:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        console.print("[yellow]stopping after the batch in flight is stored (Ctrl-C again to abort now)")
+        console.print("[yellow]stopping after the samples in flight are stored (Ctrl-C again to abort now)")
 
     previous = signal.signal(signal.SIGINT, handle)
     try:

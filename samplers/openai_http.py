@@ -1,7 +1,10 @@
-"""Any OpenAI-compatible `/v1/chat/completions` server: `vllm serve`, SGLang, hosted APIs.
+"""Any OpenAI-compatible `/v1/chat/completions` server, or a fleet of them: `vllm serve`, SGLang, hosted APIs.
 
-Requests run concurrently up to a bound; 429, 5xx, timeouts and dropped connections are retried with
-exponential backoff and jitter (honouring Retry-After), then fail with the endpoint and status named.
+Each request goes to the endpoint with the fewest outstanding sequences, up to `max_concurrency` requests per
+endpoint. 429, 5xx, timeouts and dropped connections are retried, on another endpoint when one is healthy,
+else with exponential backoff and jitter (honouring Retry-After). An endpoint that fails `endpoint_failures`
+times in a row is set aside for `endpoint_cooldown_s`, then tried again. A request fails after its retries, or
+when every endpoint is set aside, naming each endpoint with its last error.
 """
 
 import asyncio
@@ -12,12 +15,14 @@ import os
 import random
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cotfactory.samplers.base import Completion, PromptTemplate, SamplerError, SamplingParams
+from cotfactory.samplers.units import Done, Unit, UnitQueue
 from cotfactory.storage import PromptRecord
 
 log = logging.getLogger(__name__)
@@ -31,10 +36,13 @@ class OpenAIHttpConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    base_url: str = Field(description="e.g. http://127.0.0.1:8000/v1")
+    base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8000/v1")
+    base_urls: list[str] = Field(default_factory=list, description="A fleet of endpoints serving the same model")
     model: str
     api_key_env: str | None = None
-    max_concurrency: int = Field(16, ge=1)
+    max_concurrency: int = Field(16, ge=1, description="Requests in flight per endpoint")
+    endpoint_failures: int = Field(3, ge=1, description="Failures in a row that set an endpoint aside")
+    endpoint_cooldown_s: float = Field(30.0, ge=0, description="How long a failing endpoint is set aside")
     timeout_s: float = Field(600.0, gt=0)
     max_retries: int = Field(5, ge=0)
     backoff_base_s: float = Field(1.0, ge=0)
@@ -50,9 +58,24 @@ class OpenAIHttpConfig(BaseModel):
             raise ValueError("api_key: do not put keys in config files; set api_key_env to an environment variable")
         return values
 
+    @model_validator(mode="after")
+    def _one_way_to_name_endpoints(self) -> "OpenAIHttpConfig":
+        if (self.base_url is None) == (not self.base_urls):
+            raise ValueError("set base_url (one endpoint) or base_urls (a fleet), not both or neither")
+        if len(set(self.urls)) != len(self.urls):
+            raise ValueError("base_urls names an endpoint twice")
+        return self
+
+    @property
+    def urls(self) -> list[str]:
+        """The chat completions URL of every endpoint."""
+        return [
+            url.rstrip("/") + "/chat/completions" for url in ([self.base_url] if self.base_url else self.base_urls)
+        ]
+
     @property
     def url(self) -> str:
-        return self.base_url.rstrip("/") + "/chat/completions"
+        return ", ".join(self.urls)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -75,8 +98,33 @@ class _NRejected(Exception):
     """The server refused n > 1 in one request."""
 
 
+class Endpoint:
+    """One server of the fleet: its load, its health and what it has done."""
+
+    def __init__(self, url: str, concurrency: int) -> None:
+        self.url = url
+        self.concurrency = concurrency
+        self.outstanding = 0  # sequences sent or waiting for a request slot here
+        self.failures = 0  # in a row
+        self.set_aside_until = 0.0
+        self.last_error = "no request yet"
+        self.requests = 0
+        self.sequences = 0
+        self._limit: asyncio.Semaphore | None = None
+
+    @property
+    def limit(self) -> asyncio.Semaphore:
+        # made in the event loop that uses it (each `generate` call runs its own)
+        if self._limit is None:
+            self._limit = asyncio.Semaphore(self.concurrency)
+        return self._limit
+
+    def healthy(self, now: float) -> bool:
+        return now >= self.set_aside_until
+
+
 class OpenAIHttpSampler:
-    """A Sampler over an OpenAI-compatible chat completions endpoint."""
+    """A Sampler over one or many OpenAI-compatible chat completions endpoints."""
 
     def __init__(self, config: OpenAIHttpConfig) -> None:
         self.config = config
@@ -87,9 +135,42 @@ class OpenAIHttpSampler:
                 raise SamplerError(f"environment variable {config.api_key_env} (api_key_env) is not set")
             self._headers["Authorization"] = f"Bearer {key}"
         self._n_supported = True
+        self.endpoints = [Endpoint(url, config.max_concurrency) for url in config.urls]
 
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAIHttpSampler({self.config.url!r}, model={self.config.model!r})"
+
+    def endpoint_counts(self) -> dict[str, dict[str, int | str]]:
+        """Per endpoint: requests answered, sequences received, whether it is set aside now, its last error."""
+        now = time.monotonic()
+        return {
+            e.url: {"requests": e.requests, "sequences": e.sequences, "set_aside": int(not e.healthy(now)),
+                    "last_error": e.last_error}
+            for e in self.endpoints
+        }  # fmt: skip
+
+    def _pick(self, avoid: Endpoint | None) -> Endpoint:
+        """The healthy endpoint with the fewest outstanding sequences (another than `avoid` when there is one)."""
+        now = time.monotonic()
+        healthy = [e for e in self.endpoints if e.healthy(now)]
+        if not healthy:
+            down = "; ".join(f"{e.url} (last: {e.last_error})" for e in self.endpoints)
+            raise SamplerError(f"every endpoint is down: {down}")
+        others = [e for e in healthy if e is not avoid] or healthy
+        return min(others, key=lambda e: (e.outstanding, e.requests))
+
+    def _failed(self, endpoint: Endpoint, problem: str) -> None:
+        endpoint.failures += 1
+        endpoint.last_error = problem
+        if (
+            len(self.endpoints) > 1
+            and endpoint.failures >= self.config.endpoint_failures
+            and endpoint.healthy(time.monotonic())  # requests in flight there fail too: set it aside once
+        ):
+            endpoint.set_aside_until = time.monotonic() + self.config.endpoint_cooldown_s
+            endpoint.failures = self.config.endpoint_failures - 1  # after the cooldown, one more failure sets it aside
+            log.warning("%s set aside for %.0fs after repeated failures (last: %s)", endpoint.url,
+                        self.config.endpoint_cooldown_s, problem)  # fmt: skip
 
     def _body(self, prompt: PromptRecord, params: SamplingParams, n: int, seed: int) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -119,28 +200,46 @@ class OpenAIHttpSampler:
         return delay * (0.5 + random.random())
 
     async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
-        url = self.config.url
+        sequences = int(body.get("n", 1))
+        endpoint: Endpoint | None = None
         for attempt in range(self.config.max_retries + 1):
+            endpoint = self._pick(avoid=endpoint)  # a retry goes to another endpoint when one is healthy
             retry_after = None
+            endpoint.outstanding += sequences
             try:
-                response = await client.post(url, json=body, headers=self._headers)
+                async with endpoint.limit:
+                    response = await client.post(endpoint.url, json=body, headers=self._headers)
             except httpx.TimeoutException:
                 problem = f"timed out after {self.config.timeout_s:g}s"
             except httpx.TransportError as error:
                 problem = f"connection failed ({type(error).__name__}: {error})"
             else:
                 if response.status_code == 200:
+                    endpoint.failures = 0
+                    endpoint.requests += 1
+                    endpoint.sequences += sequences
                     return response.json()
-                if response.status_code == 400 and body.get("n", 1) > 1:
+                if response.status_code == 400 and sequences > 1:
                     raise _NRejected(response.text[:300])
                 if response.status_code not in RETRYABLE_STATUS:
-                    raise SamplerError(f"{url} answered HTTP {response.status_code}: {response.text[:500]}")
+                    raise SamplerError(f"{endpoint.url} answered HTTP {response.status_code}: {response.text[:500]}")
                 problem = f"HTTP {response.status_code}"
                 retry_after = _retry_after(response)
+            finally:
+                endpoint.outstanding -= sequences
+            self._failed(endpoint, problem)
             if attempt == self.config.max_retries:
-                raise SamplerError(f"{url} failed after {attempt + 1} attempts, last: {problem}")
+                raise SamplerError(f"{endpoint.url} failed after {attempt + 1} attempts, last: {problem}")
+            # Another healthy endpoint takes the retry at once; the same one only after a backoff.
+            others = [e for e in self.endpoints if e is not endpoint and e.healthy(time.monotonic())]
+            if others and retry_after is None:
+                log.warning("%s: %s; retry %d/%d on another endpoint", endpoint.url, problem, attempt + 1,
+                            self.config.max_retries)  # fmt: skip
+                continue
             delay = self._backoff(attempt, retry_after)
-            log.warning("%s: %s; retry %d/%d in %.1fs", url, problem, attempt + 1, self.config.max_retries, delay)
+            log.warning(
+                "%s: %s; retry %d/%d in %.1fs", endpoint.url, problem, attempt + 1, self.config.max_retries, delay
+            )
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -167,33 +266,75 @@ class OpenAIHttpSampler:
         return completions
 
     async def _sample_prompt(
-        self, client: httpx.AsyncClient, limit: asyncio.Semaphore, prompt: PromptRecord, params: SamplingParams
+        self, client: httpx.AsyncClient, prompt: PromptRecord, params: SamplingParams
     ) -> list[Completion]:
         seed = params.seed_for(prompt.prompt_id)
         if self._n_supported or params.n == 1:
             try:
-                async with limit:
-                    response = await self._post(client, self._body(prompt, params, params.n, seed))
+                response = await self._post(client, self._body(prompt, params, params.n, seed))
                 return self._completions(response, seed)
             except _NRejected as rejected:
                 log.warning("%s rejected n=%d (%s); sending n separate requests", self.config.url, params.n, rejected)
                 self._n_supported = False
 
         async def one(index: int) -> list[Completion]:
-            async with limit:
-                response = await self._post(client, self._body(prompt, params, 1, seed + index))
+            response = await self._post(client, self._body(prompt, params, 1, seed + index))
             return self._completions(response, seed + index)
 
         singles = await asyncio.gather(*(one(index) for index in range(params.n)))
         return [completion for single in singles for completion in single]
 
+    def _client(self) -> httpx.AsyncClient:
+        for endpoint in self.endpoints:
+            endpoint._limit = None  # semaphores belong to the event loop that runs this call
+        connections = httpx.Limits(max_connections=self.config.max_concurrency * len(self.endpoints))
+        return httpx.AsyncClient(timeout=self.config.timeout_s, limits=connections)
+
     async def agenerate(self, prompts: Sequence[PromptRecord], params: SamplingParams) -> list[list[Completion]]:
         """`generate` for callers that already run an event loop."""
-        limit = asyncio.Semaphore(self.config.max_concurrency)
-        connections = httpx.Limits(max_connections=self.config.max_concurrency)
-        async with httpx.AsyncClient(timeout=self.config.timeout_s, limits=connections) as client:
-            return list(await asyncio.gather(*(self._sample_prompt(client, limit, p, params) for p in prompts)))
+        async with self._client() as client:
+            return list(await asyncio.gather(*(self._sample_prompt(client, p, params) for p in prompts)))
 
     def generate(self, prompts: Sequence[PromptRecord], params: SamplingParams) -> list[list[Completion]]:
         """`params.n` completions per prompt, in prompt order."""
         return asyncio.run(self.agenerate(prompts, params))
+
+    def stream(self, units: UnitQueue, done: Done) -> None:
+        """Sample units as they come, keeping every endpoint's request slots full until the queue is done; each
+        unit is reported the moment its request answers. A unit that fails ends the stream with its error,
+        after the requests in flight are answered."""
+        asyncio.run(self._stream(units, done))
+
+    async def _stream(self, units: UnitQueue, done: Done) -> None:
+        loop = asyncio.get_running_loop()
+        capacity = asyncio.Semaphore(self.config.max_concurrency * len(self.endpoints))
+        in_flight: set[asyncio.Task[list[Completion]]] = set()
+        failures: list[BaseException] = []
+        # One thread waits on the queue, so the event loop never blocks on it.
+        with ThreadPoolExecutor(1, thread_name_prefix="cotfactory-units") as waiter:
+            async with self._client() as client:
+                while not failures:
+                    await capacity.acquire()
+                    unit = await loop.run_in_executor(waiter, units.get)
+                    if unit is None:
+                        capacity.release()
+                        break
+                    task = asyncio.create_task(self._sample_prompt(client, unit.prompt, unit.params))
+                    in_flight.add(task)
+
+                    def finished(task: asyncio.Task[list[Completion]], unit: Unit = unit) -> None:
+                        capacity.release()
+                        in_flight.discard(task)
+                        if task.cancelled():
+                            return
+                        if (error := task.exception()) is not None:
+                            failures.append(error)
+                            units.close()  # hand out nothing more; what is in flight still lands
+                            return
+                        done(unit, task.result())
+
+                    task.add_done_callback(finished)
+                if in_flight:
+                    await asyncio.wait(set(in_flight))
+        if failures:
+            raise failures[0]

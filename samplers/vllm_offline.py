@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from cotfactory.samplers.base import Completion, PromptTemplate, SamplerError, SamplingParams
+from cotfactory.samplers.units import Done, Unit, UnitQueue
 from cotfactory.storage import PromptRecord
 
 INSTALL_HINT = (
@@ -86,27 +87,62 @@ class VllmOfflineSampler:
         texts = [self.render(prompt) for prompt in prompts]
         seeds = [params.seed_for(prompt.prompt_id) for prompt in prompts]
         outputs = self.llm.generate(texts, [self._params(params, seed) for seed in seeds], use_tqdm=False)
-        results = []
-        for text, seed, output in zip(texts, seeds, outputs, strict=True):
-            opened = text.rstrip().endswith("<think>")
-            prompt_tokens = len(output.prompt_token_ids or [])
-            results.append(
-                [
-                    Completion(
-                        text=sample.text,
-                        finish_reason=sample.finish_reason,
-                        prompt_tokens=prompt_tokens,
-                        completion_tokens=len(sample.token_ids),
-                        seed=seed,
-                        opened_by_template=opened,
-                    )
-                    for sample in sorted(output.outputs, key=lambda sample: sample.index)
-                ]
-            )
-        return results
+        return [_completions(text, seed, output) for text, seed, output in zip(texts, seeds, outputs, strict=True)]
+
+    def _waiting_target(self, n: int) -> int:
+        """Requests to keep in the engine: twice what its running batch holds, so it never drains early."""
+        scheduler = getattr(getattr(self.llm.llm_engine, "vllm_config", None), "scheduler_config", None)
+        max_num_seqs = int(getattr(scheduler, "max_num_seqs", 256) or 256)
+        return max(2, 2 * max_num_seqs // max(1, n))
+
+    def stream(self, units: UnitQueue, done: Done) -> None:
+        """Feed the engine continuously: units are added as requests (`LLM.enqueue`) while the engine steps, so
+        its running batch stays full; each unit is reported when its request (all `n` sequences, one shared
+        prefill) finishes. One engine, started once per run, whatever the number of units."""
+        engine = self.llm.llm_engine
+        running: dict[str, tuple[Unit, str, int]] = {}
+        target = self._waiting_target(1)
+
+        def add(unit: Unit) -> None:
+            nonlocal target
+            text, seed = self.render(unit.prompt), unit.params.seed_for(unit.prompt.prompt_id)
+            (request_id,) = self.llm.enqueue([text], [self._params(unit.params, seed)], use_tqdm=False)
+            running[request_id] = (unit, text, seed)
+            target = self._waiting_target(unit.params.n)
+
+        while True:
+            while len(running) < target and (unit := units.try_get()) is not None:
+                add(unit)
+            if not running:
+                unit = units.get()  # the engine is idle: wait for work, or for the end of the run
+                if unit is None:
+                    return
+                add(unit)
+                continue
+            for output in engine.step():
+                if output.finished and output.request_id in running:
+                    unit, text, seed = running.pop(output.request_id)
+                    done(unit, _completions(text, seed, output))
 
     def close(self) -> None:
         """Stop the engine's worker processes now rather than at interpreter exit."""
         engine_core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
         if engine_core is not None and hasattr(engine_core, "shutdown"):
             engine_core.shutdown()
+
+
+def _completions(text: str, seed: int, output: Any) -> list[Completion]:
+    """A finished request's `n` completions, in index order."""
+    opened = text.rstrip().endswith("<think>")
+    prompt_tokens = len(output.prompt_token_ids or [])
+    return [
+        Completion(
+            text=sample.text,
+            finish_reason=sample.finish_reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(sample.token_ids),
+            seed=seed,
+            opened_by_template=opened,
+        )
+        for sample in sorted(output.outputs, key=lambda sample: sample.index)
+    ]

@@ -182,22 +182,27 @@ def start_run_process(config: Path, prefect_api: str) -> subprocess.Popen[str]:
 
 def test_sigkill_mid_run_then_rerun_completes_without_resampling(prefect_api: str, tmp_path: Path) -> None:
     with OpenAIServer(r1_style) as server:
-        config = write_config(tmp_path, http_run_config(tmp_path, server.url, batch_size=1, max_rounds=1))
+        raw = http_run_config(tmp_path, server.url, batch_size=1, max_rounds=1, sampler={"max_concurrency": 1})
+        config = write_config(tmp_path, raw)
         db = tmp_path / "store.duckdb"
         server.hold, server.hold_after = __import__("threading").Event(), 3
         process = start_run_process(config, prefect_api)
         try:
-            # The 4th request is the sampling of batch 3, which starts after batch 1 is stored.
+            # One request at a time: the 4th is held, the first 3 prompts are answered.
             assert server.held.wait(timeout=300), process.stderr.read() if process.poll() is not None else ""
 
-            # A reader in another process gets answers while the run is under way.
-            reader = subprocess.run(
-                [*cli(), "sql", "SELECT count(*) AS n FROM samples", "--db", str(db), "--format", "csv"],
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert reader.returncode == 0, reader.stderr
+            # A reader in another process gets answers while the run is under way, and sees the answered
+            # prompts land (each read is a whole CLI start, about a second; bounded at 60 reads).
+            for _ in range(60):
+                reader = subprocess.run(
+                    [*cli(), "sql", "SELECT count(*) AS n FROM samples", "--db", str(db), "--format", "csv"],
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+                assert reader.returncode == 0, reader.stderr
+                if int(reader.stdout.split()[-1]) >= 4:
+                    break
             assert int(reader.stdout.split()[-1]) >= 4
 
             os.killpg(process.pid, signal.SIGKILL)
@@ -240,7 +245,9 @@ def test_ctrl_c_stops_after_the_batch_in_flight_is_stored(prefect_api: str, tmp_
     import threading
 
     with OpenAIServer(r1_style) as server:
-        config = write_config(tmp_path, http_run_config(tmp_path, server.url, batch_size=1, max_rounds=1))
+        # One request at a time, so that exactly one is in flight when Ctrl-C comes.
+        raw = http_run_config(tmp_path, server.url, batch_size=1, max_rounds=1, sampler={"max_concurrency": 1})
+        config = write_config(tmp_path, raw)
         server.hold, server.hold_after = threading.Event(), 2
         process = start_run_process(config, prefect_api)
         try:
@@ -248,7 +255,7 @@ def test_ctrl_c_stops_after_the_batch_in_flight_is_stored(prefect_api: str, tmp_
             os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
             # The handler has run once the process prints its notice; then let the batch in flight finish.
             notice = ""
-            while "stopping after the batch" not in notice:
+            while "stopping after the samples in flight" not in notice:
                 line = process.stderr.readline()
                 assert line, "the run ended without acknowledging Ctrl-C"
                 notice += line
@@ -260,21 +267,23 @@ def test_ctrl_c_stops_after_the_batch_in_flight_is_stored(prefect_api: str, tmp_
         assert process.returncode == 130, stderr
         db = tmp_path / "store.duckdb"
         assert rows(db, "SELECT status FROM runs") == [("cancelled",)]
-        assert rows(db, "SELECT count(DISTINCT prompt_id) FROM samples") == [(3,)], "the held batch was stored"
-        assert len(server.requests) == 3, "no batch was started after Ctrl-C"
+        assert rows(db, "SELECT count(DISTINCT prompt_id) FROM samples") == [(3,)], "the held request was stored"
+        assert len(server.requests) == 3, "no request was sent after Ctrl-C"
         assert "funnel" in stdout
 
 
 def test_server_failing_mid_run_fails_naming_it_and_keeps_what_was_stored(prefect_api: str, tmp_path: Path) -> None:
     with OpenAIServer(r1_style) as server:
         server.fail_after = 2
-        raw = http_run_config(tmp_path, server.url, batch_size=1, max_rounds=1, sample_retries=1)
+        raw = http_run_config(
+            tmp_path, server.url, batch_size=1, max_rounds=1, sample_retries=1, sampler={"max_concurrency": 1}
+        )
         config = load_config(write_config(tmp_path, raw))
         with pytest.raises(
             SamplerError, match=f"{server.url}/chat/completions failed after 2 attempts, last: HTTP 503"
         ):
             generate(config)
-        assert len(server.requests) == 2 + 2 * 2, "one task retry, each with one HTTP retry"
+        assert len(server.requests) == 2 + 2, "one HTTP retry of the failing request, nothing sent after it"
     assert rows(config.db, "SELECT count(DISTINCT prompt_id), count(*) FROM samples") == [(2, 4)]
     assert rows(config.db, "SELECT status FROM runs") == [("failed",)]
 

@@ -1,0 +1,199 @@
+"""The continuous scheduler of the generate flow: no batch waits for its longest sample and no round for its
+last prompt. Work is (prompt, round) units; the sampler takes units as it has capacity, each sampled unit is
+checked and stored in small transactions (a group of units, by count or time) that carry its progress record,
+and the moment a prompt is stored still short of its target with rounds left, its next round is queued.
+"""
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from cotfactory.filters.runner import CheckRunner
+from cotfactory.flows.batch import StoredBatch, check_and_store, replays
+from cotfactory.flows.config import RunConfig
+from cotfactory.flows.decontam import Decontaminator
+from cotfactory.flows.dedup import StoredDedup
+from cotfactory.flows.run_state import PromptProgress, is_finished
+from cotfactory.samplers.base import Completion, Sampler
+from cotfactory.samplers.units import Unit, UnitQueue, stream_units
+from cotfactory.storage import PromptRecord, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunProgress:
+    """Where a run stands; handed to the progress callback at the start and after every stored group. `samples`
+    and `accepted` are what the store holds for the run (earlier invocations included); `stored_now` is what this
+    invocation stored."""
+
+    run_id: str
+    prompts_total: int
+    prompts_finished: int = 0
+    round: int = 0
+    samples: int = 0
+    accepted: int = 0
+    stored_now: int = 0
+    completion_tokens: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def pass_rate(self) -> float:
+        return self.accepted / self.samples if self.samples else 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.completion_tokens / max(1e-9, time.monotonic() - self.started)
+
+
+ProgressCallback = Callable[[RunProgress], None]
+
+
+class Tracker:
+    """Each prompt's progress in the run, kept current as units are stored, and the totals shown to users."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        progress: RunProgress,
+        prompts: Sequence[PromptRecord],
+        state: dict[str, PromptProgress],
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        self.config = config
+        self.prompts = prompts
+        self.state = state
+        self.progress = progress
+        self.on_progress = on_progress
+        self.progress.prompts_finished = sum(is_finished(self.of(p), config) for p in prompts)
+        self._report()
+
+    def of(self, prompt: PromptRecord) -> PromptProgress:
+        return self.state.get(prompt.prompt_id, PromptProgress())
+
+    def first_units(self) -> list[Unit]:
+        """The next round of every prompt still short: round 0 on a new run, the missing round on a resume."""
+        return [
+            Unit(p, self.of(p).rounds_done, self.config.params_for_round(self.of(p).rounds_done))
+            for p in self.prompts
+            if not is_finished(self.of(p), self.config)
+        ]
+
+    def stored(self, units: Sequence[Unit], stored: StoredBatch) -> list[Unit]:
+        """Count a stored group in; returns the next rounds it calls for."""
+        self.progress.samples += stored.samples
+        self.progress.stored_now += stored.samples
+        self.progress.accepted += stored.accepted
+        self.progress.completion_tokens += stored.completion_tokens
+        following = []
+        for unit in units:
+            before = self.of(unit.prompt)
+            after = PromptProgress(unit.round + 1, before.accepted + stored.accepted_by_prompt[unit.prompt.prompt_id])
+            self.state[unit.prompt.prompt_id] = after
+            self.progress.round = max(self.progress.round, unit.round)
+            if is_finished(after, self.config):
+                self.progress.prompts_finished += not is_finished(before, self.config)
+            else:
+                following.append(Unit(unit.prompt, after.rounds_done, self.config.params_for_round(after.rounds_done)))
+        self._report()
+        return following
+
+    def _report(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.progress)
+
+
+_END = None  # put on the sampled queue when the sampler thread is done
+
+
+def sample_continuously(
+    config: RunConfig,
+    store: Store,
+    sampler: Sampler,
+    checker: CheckRunner,
+    tracker: Tracker,
+    stop: threading.Event | None,
+    dedup: StoredDedup | None,
+    decontaminator: Decontaminator | None,
+) -> None:
+    """Sample every unit the run needs, checking and storing as units come back, until every prompt has its
+    target or its rounds; after `stop` is set, only what is in flight is stored. A sampler failure ends the run
+    with that error once what was already sampled is stored."""
+    units = UnitQueue(stop)
+    for unit in tracker.first_units():
+        units.put(unit)
+    sampled: queue.Queue[tuple[Unit, list[Completion]] | None] = queue.Queue()
+    failures: list[BaseException] = []
+
+    def sample() -> None:
+        try:
+            stream_units(
+                sampler,
+                units,
+                lambda unit, completions: sampled.put((unit, completions)),
+                batch_size=config.batch_size,
+                retries=config.sample_retries,
+            )
+        except BaseException as error:  # handed to the flow's thread, which raises it
+            failures.append(error)
+            units.close()
+        finally:
+            sampled.put(_END)
+
+    sampler_thread = threading.Thread(target=sample, name="cotfactory-sampler", daemon=True)
+    sampler_thread.start()
+    rejudging = replays(sampler)
+    ended = False
+    try:
+        while not ended:
+            group, ended = _next_group(sampled, config.batch_size, config.commit_interval_s)
+            if stop is not None and stop.is_set():
+                units.close()  # wakes a sampler waiting for work
+            if not group:
+                continue
+            stored = check_and_store(
+                store,
+                checker,
+                tracker.progress.run_id,
+                config.model,
+                [unit for unit, _ in group],
+                [completions for _, completions in group],
+                dedup,
+                decontaminator,
+                rejudging,
+            )
+            for following in tracker.stored([unit for unit, _ in group], stored):
+                units.put(following)
+            for _ in group:
+                units.settle()
+    except BaseException:
+        units.close()
+        raise
+    finally:
+        sampler_thread.join(timeout=None if ended else 60)
+    if failures:
+        raise failures[0]
+
+
+def _next_group(
+    sampled: "queue.Queue[tuple[Unit, list[Completion]] | None]", most: int, wait_s: float
+) -> tuple[list[tuple[Unit, list[Completion]]], bool]:
+    """Up to `most` sampled units: the first within `wait_s`, then those already waiting, so a prompt's next round
+    is queued as soon as its round is stored (groups grow by themselves while checking and storing are busy); and
+    whether the sampler ended."""
+    group: list[tuple[Unit, list[Completion]]] = []
+    try:
+        item = sampled.get(timeout=wait_s)
+        while True:
+            if item is _END:
+                return group, True
+            group.append(item)
+            if len(group) >= most:
+                break
+            item = sampled.get_nowait()
+    except queue.Empty:
+        pass
+    return group, False

@@ -1,0 +1,145 @@
+"""Work for continuous sampling: (prompt, round) units, handed to a sampler as fast as it takes them.
+
+The run puts a prompt's next round into the queue the moment its last round is stored short of the target,
+whatever the other prompts are doing, so there is no batch or round barrier. A sampler with `stream` pulls
+units as it has capacity; one with only `generate` is fed batches of whatever units wait (`stream_units`).
+"""
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from cotfactory.samplers.base import Completion, Sampler, SamplerError, SamplingParams
+from cotfactory.storage import PromptRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One round of one prompt: `params.n` samples with this round's seed (each prompt derives its own)."""
+
+    prompt: PromptRecord
+    round: int
+    params: SamplingParams
+
+
+Done = Callable[[Unit, list[Completion]], None]
+
+
+class UnitQueue:
+    """Units waiting to be sampled. A unit is outstanding from `put` until the run `settle`s it (stored, and its
+    next round queued if it needs one); `get` blocks while nothing waits but something is outstanding, and
+    returns None once the run's work is done or the queue is closed (a failure), or `stop` is set (Ctrl-C)."""
+
+    def __init__(self, stop: threading.Event | None = None) -> None:
+        self._stop = stop
+        self._changed = threading.Condition()
+        self._waiting: deque[Unit] = deque()
+        self._outstanding = 0
+        self._closed = False
+
+    def put(self, unit: Unit) -> None:
+        with self._changed:
+            if self._closed:
+                return
+            self._waiting.append(unit)
+            self._outstanding += 1
+            self._changed.notify_all()
+
+    def settle(self) -> None:
+        """One outstanding unit is finished with."""
+        with self._changed:
+            self._outstanding -= 1
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """Hand out no more units; those waiting are dropped (a rerun samples them)."""
+        with self._changed:
+            self._closed = True
+            self._waiting.clear()
+            self._changed.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or (self._stop is not None and self._stop.is_set())
+
+    def get(self) -> Unit | None:
+        with self._changed:
+            while True:
+                if self.closed:
+                    return None
+                if self._waiting:
+                    return self._waiting.popleft()
+                if self._outstanding == 0:
+                    return None
+                self._changed.wait()
+
+    def try_get(self) -> Unit | None:
+        """A waiting unit, or None at once when none waits (an engine with work of its own must not block)."""
+        with self._changed:
+            if self.closed or not self._waiting:
+                return None
+            return self._waiting.popleft()
+
+    def take(self, most: int) -> list[Unit]:
+        """At least one unit (blocking as `get`), then whatever else waits, up to `most`; [] when done."""
+        first = self.get()
+        if first is None:
+            return []
+        taken = [first]
+        with self._changed:
+            while self._waiting and len(taken) < most and not self.closed:
+                taken.append(self._waiting.popleft())
+        return taken
+
+
+@runtime_checkable
+class StreamingSampler(Protocol):
+    """A sampler that pulls units itself and reports each as soon as its `n` completions are in."""
+
+    def stream(self, units: UnitQueue, done: Done) -> None: ...
+
+
+RETRY_DELAYS_S = (2.0, 10.0, 30.0)
+
+
+def stream_units(sampler: Sampler, units: UnitQueue, done: Done, *, batch_size: int, retries: int = 0) -> None:
+    """Sample every unit the queue hands out until it is done: natively when the sampler streams, else in
+    batches of the units that wait (never waiting for a batch to fill), one `generate` call per round, each
+    call tried again up to `retries` times."""
+    if isinstance(sampler, StreamingSampler):
+        sampler.stream(units, done)
+        return
+    while batch := units.take(batch_size):
+        for round_index in sorted({unit.round for unit in batch}):
+            of_round = [unit for unit in batch if unit.round == round_index]
+            results = _generate_with_retries(sampler, of_round, retries)
+            for unit, completions in zip(of_round, results, strict=True):
+                done(unit, completions)
+
+
+def _generate_with_retries(sampler: Sampler, units: list[Unit], retries: int) -> list[list[Completion]]:
+    prompts, params = [unit.prompt for unit in units], units[0].params
+    for attempt in range(retries + 1):
+        try:
+            if getattr(sampler, "replays", False):  # a replay serves the traces of the unit's round
+                results = sampler.generate(prompts, params, round_index=units[0].round)  # type: ignore[call-arg]
+            else:
+                results = sampler.generate(prompts, params)
+        except SamplerError as error:
+            if attempt == retries:
+                raise
+            delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
+            log.warning("sampling %d prompts failed (%s); retry %d/%d in %.0fs", len(prompts), error, attempt + 1,
+                        retries, delay)  # fmt: skip
+            time.sleep(delay)
+            continue
+        if len(results) != len(prompts):
+            raise SamplerError(f"the sampler returned {len(results)} results for {len(prompts)} prompts")
+        return results
+    raise AssertionError("unreachable")

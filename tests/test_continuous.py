@@ -1,0 +1,115 @@
+"""Continuous sampling: no round waits for another prompt's round, and one run drives a fleet of endpoints,
+setting a failing one aside."""
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openai_server import OpenAIServer
+from r1_answers import CASES, problem_of, r1_style
+from run_configs import http_run_config, write_config
+
+from cotfactory.flows.config import load_config
+from cotfactory.flows.generate import generate
+from cotfactory.samplers.base import SamplerError, SamplingParams
+from cotfactory.samplers.openai_http import OpenAIHttpConfig, OpenAIHttpSampler
+from cotfactory.samplers.units import Unit, UnitQueue
+from cotfactory.storage import PromptRecord, query
+
+SOLVED = next(problem for problem, case in CASES.items() if case[1] is None)
+
+
+def test_a_prompts_next_round_is_requested_while_another_prompts_first_round_runs(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    """The solved prompt's round 0 is held at the server until a round 1 request of another prompt arrives: with
+    a round barrier that request would never come while it is held."""
+    second_round_seen = threading.Event()
+    held_until_seen: list[bool] = []
+    config = load_config(write_config(tmp_path, http_run_config(tmp_path, "http://127.0.0.1:9/v1", max_rounds=2)))
+    round_1_seeds = {config.params_for_round(1).seed_for(PromptRecord.create(p, source="x").prompt_id) for p in CASES}
+
+    def answer(body: dict[str, Any], index: int) -> dict[str, Any]:
+        if body["seed"] in round_1_seeds:
+            second_round_seen.set()
+        if problem_of(body) == SOLVED and index == 0 and body["seed"] not in round_1_seeds:
+            held_until_seen.append(second_round_seen.wait(timeout=60))
+        return r1_style(body, index)
+
+    with OpenAIServer(answer) as server:
+        raw = http_run_config(tmp_path, server.url, max_rounds=2)
+        summary = generate(load_config(write_config(tmp_path, raw)))
+    assert summary.status == "completed"
+    assert held_until_seen == [True], "a round 1 request arrived while a round 0 request was still in flight"
+    assert {(row.reason, row.samples) for row in summary.funnel} >= {("accepted", 1), ("wrong_answer", 4)}
+
+
+def _units(count: int, n: int = 2) -> UnitQueue:
+    queue = UnitQueue()
+    params = SamplingParams(n=n, seed=1)
+    for index in range(count):
+        queue.put(Unit(PromptRecord.create(f"What is {index} + {index}?", source="t"), 0, params))
+    return queue
+
+
+def test_a_fleet_sets_a_failing_endpoint_aside_and_loses_nothing() -> None:
+    with OpenAIServer() as healthy_a, OpenAIServer() as healthy_b, OpenAIServer() as failing:
+        failing.fail_after = 0
+        config = OpenAIHttpConfig(
+            base_urls=[healthy_a.url, failing.url, healthy_b.url],
+            model="m",
+            max_concurrency=2,
+            max_retries=3,
+            backoff_base_s=0.01,
+            endpoint_failures=2,
+            endpoint_cooldown_s=600,
+        )
+        sampler = OpenAIHttpSampler(config)
+        units = _units(30)
+        received: list[tuple[Unit, int]] = []
+
+        def done(unit: Unit, completions: list) -> None:
+            received.append((unit, len(completions)))
+            units.settle()
+
+        sampler.stream(units, done)
+    assert sorted(unit.prompt.problem for unit, _ in received) == sorted(f"What is {i} + {i}?" for i in range(30))
+    assert all(count == 2 for _, count in received)
+    # Set aside after two failures in a row; requests already sent to it by then fail over too.
+    assert 2 <= len(failing.requests) <= 2 + config.max_concurrency
+    assert len(healthy_a.requests) + len(healthy_b.requests) == 30
+    assert min(len(healthy_a.requests), len(healthy_b.requests)) >= 10, "the load is spread"
+    counts = sampler.endpoint_counts()
+    assert counts[failing.url + "/chat/completions"]["set_aside"] == 1
+    assert "HTTP 503" in str(counts[failing.url + "/chat/completions"]["last_error"])
+
+
+def test_a_fleet_fails_only_when_every_endpoint_is_down_naming_each() -> None:
+    with OpenAIServer() as first, OpenAIServer() as second:
+        first.fail_after = second.fail_after = 0
+        config = OpenAIHttpConfig(
+            base_urls=[first.url, second.url], model="m", max_retries=10, backoff_base_s=0.01, endpoint_failures=1
+        )
+        units = _units(3)
+        with pytest.raises(SamplerError, match="every endpoint is down") as error:
+            OpenAIHttpSampler(config).stream(units, lambda unit, completions: units.settle())
+    assert first.url in str(error.value) and second.url in str(error.value) and "HTTP 503" in str(error.value)
+
+
+def test_a_run_over_a_fleet_with_one_endpoint_failing_mid_run_completes(prefect_api: str, tmp_path: Path) -> None:
+    with OpenAIServer(r1_style) as healthy, OpenAIServer(r1_style) as failing:
+        failing.fail_after = 2  # answers twice, then goes away
+        sampler = {"base_urls": [healthy.url, failing.url], "max_concurrency": 1, "max_retries": 3}
+        raw = http_run_config(tmp_path, healthy.url, sampler=sampler, max_rounds=2)
+        del raw["sampler"]["base_url"]
+        summary = generate(load_config(write_config(tmp_path, raw)))
+    assert summary.status == "completed"
+    db = tmp_path / "store.duckdb"
+    # Every (prompt, round) once, with its two samples: nothing lost, nothing twice.
+    assert query("SELECT count(*) AS n, count(DISTINCT (prompt_id, round)) AS d FROM run_rounds", db).rows() == [
+        (9, 9)
+    ]
+    assert query("SELECT sum(samples) AS s FROM run_rounds", db).rows() == [(query(
+        "SELECT count(*) FROM outcomes", db).item(),)]  # fmt: skip
+    assert len(failing.requests) >= 3 and len(healthy.requests) >= 7
