@@ -34,6 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from prefect.testing.utilities import prefect_test_harness
 
     from cotfactory.flows.generate import generate
@@ -77,7 +78,7 @@ def main() -> None:
             flow_s = reports[-1] - reports[0]
     finally:
         sampler.close()
-    ((flow_tokens,),) = query("SELECT sum(completion_tokens) FROM completions", config.db).rows()
+    ((flow_tokens,),) = query("SELECT sum(completion_tokens)::BIGINT FROM completions", config.db).rows()
     baseline_rate, flow_rate = sum(lengths) / baseline_s, flow_tokens / flow_s
     quartiles = statistics.quantiles(lengths, n=20)
     print(f"{args.prompts} prompts x n={args.n}, max_tokens {args.max_tokens}; sequence lengths: median "

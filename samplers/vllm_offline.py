@@ -1,5 +1,6 @@
 """vLLM's in-process engine: built once per run, `n` completions per request so the prefill is shared."""
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,17 +97,23 @@ class VllmOfflineSampler:
         return max(2, 2 * max_num_seqs // max(1, n))
 
     def stream(self, units: UnitQueue, done: Done) -> None:
-        """Feed the engine continuously: units are added as requests (`LLM.enqueue`) while the engine steps, so
+        """Feed the engine continuously: units are added as requests (`add_request`) while the engine steps, so
         its running batch stays full; each unit is reported when its request (all `n` sequences, one shared
         prefill) finishes. One engine, started once per run, whatever the number of units."""
         engine = self.llm.llm_engine
+        final_only = self._vllm.sampling_params.RequestOutputKind.FINAL_ONLY
         running: dict[str, tuple[Unit, str, int]] = {}
         target = self._waiting_target(1)
+        added = itertools.count()
 
         def add(unit: Unit) -> None:
             nonlocal target
             text, seed = self.render(unit.prompt), unit.params.seed_for(unit.prompt.prompt_id)
-            (request_id,) = self.llm.enqueue([text], [self._params(unit.params, seed)], use_tqdm=False)
+            params = self._params(unit.params, seed)
+            params.output_kind = final_only  # one output per request, when all its n sequences are done
+            # Our own id: outputs carry the id given here (the engine adds a random suffix internally).
+            request_id = f"cotfactory-{next(added)}"
+            engine.add_request(request_id, text, params)
             running[request_id] = (unit, text, seed)
             target = self._waiting_target(unit.params.n)
 
@@ -119,6 +126,8 @@ class VllmOfflineSampler:
                     return
                 add(unit)
                 continue
+            if not engine.has_unfinished_requests():  # never block on an engine that has nothing to do
+                raise SamplerError(f"vLLM has no unfinished request, but {len(running)} were not answered")
             for output in engine.step():
                 if output.finished and output.request_id in running:
                     unit, text, seed = running.pop(output.request_id)
