@@ -67,3 +67,4 @@ bench: setup system-deps
 	$(BIN)/python benchmarks/store.py
 	$(BIN)/python benchmarks/sampler_overhead.py
 	$(BIN)/python benchmarks/sandbox.py
+	$(BIN)/python benchmarks/engine_utilization.py

@@ -113,3 +113,47 @@ def test_a_run_over_a_fleet_with_one_endpoint_failing_mid_run_completes(prefect_
     assert query("SELECT sum(samples) AS s FROM run_rounds", db).rows() == [(query(
         "SELECT count(*) FROM outcomes", db).item(),)]  # fmt: skip
     assert len(failing.requests) >= 3 and len(healthy.requests) >= 7
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("killed_at_request", [1, 4, 7])
+def test_sigkill_at_any_point_then_rerun_stores_every_round_once(
+    prefect_api: str, tmp_path: Path, killed_at_request: int
+) -> None:
+    """The run is killed when the server has answered `killed_at_request` requests (at the start, mid round 0, in
+    round 1 while round 0 prompts are still being stored); the rerun completes it with every (prompt, round)
+    stored once and no completion stored twice."""
+    import os
+    import signal
+    import subprocess
+
+    from helpers import cli
+
+    with OpenAIServer(r1_style) as server:
+        raw = http_run_config(tmp_path, server.url, max_rounds=2, sampler={"max_concurrency": 2})
+        config = write_config(tmp_path, raw)
+        server.hold, server.hold_after = threading.Event(), killed_at_request
+        env = {**os.environ, "PREFECT_API_URL": prefect_api}
+        process = subprocess.Popen(
+            [*cli(), "run", str(config)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            assert server.held.wait(timeout=300)
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            server.hold.set()
+        server.hold = None
+        rerun = subprocess.run([*cli(), "run", str(config)], env=env, capture_output=True, text=True, timeout=600)
+        assert rerun.returncode == 0, rerun.stderr
+    db = tmp_path / "store.duckdb"
+    ((rounds, distinct, stored_samples),) = query(
+        "SELECT count(*), count(DISTINCT (prompt_id, round)), sum(samples) FROM run_rounds", db
+    ).rows()
+    assert rounds == distinct == 9, "5 prompts in round 0, the 4 unsolved again in round 1, each once"
+    assert query("SELECT count(*), count(DISTINCT sample_id) FROM outcomes", db).rows() == [(stored_samples,) * 2]
+    assert query("SELECT count(*) FROM outcomes o ANTI JOIN run_rounds r USING (prompt_id, round)", db).item() == 0
+    assert query("SELECT status FROM runs", db).rows() == [("completed",)]
