@@ -1,5 +1,6 @@
 """Builders of realistic rows for tests: prompts, sampled traces with verdicts, runs."""
 
+import os
 import random
 import subprocess
 import sys
@@ -22,6 +23,19 @@ def cli() -> list[str]:
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*cli(), *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def start_run_process(config: Path, prefect_api: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    # A session of its own, like a terminal's job: signals go to the run and its check workers together.
+    return subprocess.Popen(
+        [*cli(), "run", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def trace(seed: int, size: int) -> str:

@@ -127,17 +127,14 @@ def test_sigkill_at_any_point_then_rerun_stores_every_round_once(
     import signal
     import subprocess
 
-    from helpers import cli
+    from helpers import cli, start_run_process
 
     with OpenAIServer(r1_style) as server:
         raw = http_run_config(tmp_path, server.url, max_rounds=2, sampler={"max_concurrency": 2})
         config = write_config(tmp_path, raw)
         server.hold, server.hold_after = threading.Event(), killed_at_request
         env = {**os.environ, "PREFECT_API_URL": prefect_api}
-        process = subprocess.Popen(
-            [*cli(), "run", str(config)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            start_new_session=True,
-        )  # fmt: skip
+        process = start_run_process(config, prefect_api)
         try:
             assert server.held.wait(timeout=300)
             os.killpg(process.pid, signal.SIGKILL)

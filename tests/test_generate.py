@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers import cli
+from helpers import cli, start_run_process
 from openai_server import OpenAIServer
 from r1_answers import CASES, problem_of, r1_style
 from run_configs import http_run_config, write_config
@@ -165,19 +165,6 @@ def test_vllm_run_samples_again_only_prompts_below_target(
     assert tokens[0][0] > 0 and tokens[0][1] <= 12 and tokens[0][2] > 12
     ((status, flow_run_id),) = rows(db, "SELECT status, flow_run_id FROM runs")
     assert status == "completed" and flow_run_id
-
-
-def start_run_process(config: Path, prefect_api: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PREFECT_API_URL": prefect_api}
-    # A session of its own, like a terminal's job: signals go to the run and its check workers together.
-    return subprocess.Popen(
-        [*cli(), "run", str(config)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
 
 
 def test_sigkill_mid_run_then_rerun_completes_without_resampling(prefect_api: str, tmp_path: Path) -> None:
