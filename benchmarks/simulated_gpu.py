@@ -27,15 +27,18 @@ def sequence(seed: int, index: int, max_tokens: int, accept_rate: float) -> tupl
     return length, rng.random() < accept_rate
 
 
-def content(seed: int, index: int, right: bool, reference: str) -> str:
+def content(seed: int, index: int, right: bool, reference: str, words: int = 60) -> str:
     rng = random.Random(seed * 7 + index)
-    reasoning = " ".join(rng.choice(WORDS) for _ in range(60))
+    reasoning = " ".join(rng.choice(WORDS) for _ in range(words))
     answer = reference if right else str(int(reference) + 1)
     return f"<think>\nAttempt {seed}-{index}: {reasoning}\n</think>\n\nThe answer is $\\boxed{{{answer}}}$."
 
 
 class SimulatedGpu:
-    def __init__(self, slots: int, token_s: float, references: dict[str, str], accept_rate: float) -> None:
+    def __init__(
+        self, slots: int, token_s: float, references: dict[str, str], accept_rate: float, words: int = 60
+    ) -> None:
+        self.words = words
         self.slots = asyncio.Semaphore(slots)
         self.slot_count = slots
         self.token_s = token_s
@@ -70,7 +73,7 @@ class SimulatedGpu:
         choices = [
             {
                 "index": i,
-                "message": {"role": "assistant", "content": content(seed, i, right, reference)},
+                "message": {"role": "assistant", "content": content(seed, i, right, reference, self.words)},
                 "finish_reason": "length" if length >= max_tokens else "stop",
             }
             for i, (length, right) in enumerate(work)
@@ -114,9 +117,9 @@ async def _handle(gpu: SimulatedGpu, reader: asyncio.StreamReader, writer: async
         writer.close()
 
 
-def _serve(ready: Any, slots: int, token_s: float, references: dict[str, str], accept_rate: float) -> None:
+def _serve(ready: Any, slots: int, token_s: float, references: dict[str, str], accept_rate: float, words: int) -> None:
     async def main() -> None:
-        gpu = SimulatedGpu(slots, token_s, references, accept_rate)
+        gpu = SimulatedGpu(slots, token_s, references, accept_rate, words)
         server = await asyncio.start_server(lambda r, w: _handle(gpu, r, w), "127.0.0.1", 0, backlog=1024)
         ready.put(server.sockets[0].getsockname()[1])
         async with server:
@@ -125,10 +128,14 @@ def _serve(ready: Any, slots: int, token_s: float, references: dict[str, str], a
     asyncio.run(main())
 
 
-def start(slots: int, token_s: float, references: dict[str, str], accept_rate: float) -> tuple[str, Any]:
-    """Start a simulated GPU server in its own process; returns its base URL and the process."""
+def start(
+    slots: int, token_s: float, references: dict[str, str], accept_rate: float, words: int = 60
+) -> tuple[str, Any]:
+    """Start a simulated GPU server in its own process; returns its base URL and the process. `words`: the
+    reasoning's length in words."""
     context = multiprocessing.get_context("spawn")
     ready = context.Queue()
-    process = context.Process(target=_serve, args=(ready, slots, token_s, references, accept_rate), daemon=True)
+    args = (ready, slots, token_s, references, accept_rate, words)
+    process = context.Process(target=_serve, args=args, daemon=True)
     process.start()
     return f"http://127.0.0.1:{ready.get(timeout=60)}", process

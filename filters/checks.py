@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from cotfactory.filters.parse import ParsedCompletion, ThinkFormat, parse_completion
 from cotfactory.storage.errors import CotfactoryError
+from cotfactory.storage.text import storable
 
 Cost = Literal["cheap", "expensive"]
 
@@ -22,6 +23,11 @@ class Verdict:
     reason: str | None = None
     score: float | None = None
     detail: str | None = None  # e.g. the extracted answer, the foreign fragment found
+
+    def __post_init__(self) -> None:
+        # a detail quotes model-written text or a program's output: stored and printed, so made encodable
+        if self.detail is not None:
+            object.__setattr__(self, "detail", storable(self.detail))
 
 
 def passed(score: float | None = None, detail: str | None = None) -> Verdict:
@@ -62,11 +68,12 @@ class Sample:
         **fields: Any,
     ) -> "Sample":
         """Parse `completion` (with the server's separate reasoning, if any) into a sample for the checks."""
+        completion, reasoning = storable(completion), storable(reasoning) if reasoning is not None else None
         parsed: ParsedCompletion = parse_completion(
             completion, reasoning=reasoning, opened_by_template=opened_by_template
         )
         return cls(
-            problem=problem,
+            problem=storable(problem),
             completion=completion,
             reasoning=parsed.reasoning,
             answer=parsed.answer,

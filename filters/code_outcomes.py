@@ -2,6 +2,7 @@
 the program failed; and the comparison of outputs and return values with the expected ones."""
 
 import math
+import re
 import signal
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -55,34 +56,49 @@ def process_failure(result: ProcessResult, wall_s: float) -> CaseOutcome | None:
     return None
 
 
+# Numbers as judges read them: ASCII digits only (a fullwidth digit is not a digit).
+_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+FLOAT_TOLERANCE = 1e-6  # relative or absolute, as CodeContests' checkers allow for real-valued answers
+
+
 def _tokens_match(got: str, expected: str) -> bool:
+    """Equal tokens; an integer token only as the same integer; a token written with a decimal point or an
+    exponent (the expected one) as a number within FLOAT_TOLERANCE."""
     if got == expected:
         return True
-    try:
-        return math.isclose(float(got), float(expected), rel_tol=1e-6, abs_tol=1e-6)
-    except ValueError:
-        return False
+    if _INTEGER.fullmatch(expected):
+        return _INTEGER.fullmatch(got) is not None and int(got) == int(expected)
+    if _DECIMAL.fullmatch(expected) and _DECIMAL.fullmatch(got):
+        return math.isclose(float(got), float(expected), rel_tol=FLOAT_TOLERANCE, abs_tol=FLOAT_TOLERANCE)
+    return False
 
 
 def same_output(got: str, expected: str) -> bool:
-    """Whitespace-separated tokens equal (the usual judges' rule), numbers within 1e-6."""
+    """Whitespace-separated tokens equal (the usual judges' rule); integers exactly, real numbers within
+    FLOAT_TOLERANCE where the expected token is written as one."""
     got_tokens, expected_tokens = got.split(), expected.split()
     return len(got_tokens) == len(expected_tokens) and all(map(_tokens_match, got_tokens, expected_tokens))
 
 
-def same_value(got: Any, expected: Any) -> bool:
-    """A returned value (as JSON) equals the expected one; floats within 1e-6. APPS wraps expected return
-    values in a one-element list, so that form is accepted too."""
+def same_value(got: Any, expected: Any, *, wrapped: bool = False) -> bool:
+    """A returned value (as JSON) equals the expected one: integers exactly, floats within FLOAT_TOLERANCE
+    where the expected value is a float, lists element by element. `wrapped`: the problem's expected values
+    may be wrapped in a one-element list (APPS's call problems, whose own judge accepts both forms)."""
 
     def equal(a: Any, b: Any) -> bool:
         if isinstance(a, bool) or isinstance(b, bool):
             return a is b
-        if isinstance(a, int | float) and isinstance(b, int | float):
-            return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
+        if isinstance(b, float) and isinstance(a, int | float):
+            return math.isclose(a, b, rel_tol=FLOAT_TOLERANCE, abs_tol=FLOAT_TOLERANCE)
+        if isinstance(b, int) and isinstance(a, int | float):
+            return a == b  # exact, for a float too: 2880067194370824704.0 is not 2880067194370816120
         if isinstance(a, list) and isinstance(b, list):
             return len(a) == len(b) and all(map(equal, a, b))
         if isinstance(a, dict) and isinstance(b, dict):
             return a.keys() == b.keys() and all(equal(a[key], b[key]) for key in a)
-        return bool(a == b)
+        return type(a) is type(b) and bool(a == b)
 
-    return equal(got, expected) or (isinstance(expected, list) and len(expected) == 1 and equal(got, expected[0]))
+    if equal(got, expected):
+        return True
+    return wrapped and isinstance(expected, list) and len(expected) == 1 and equal(got, expected[0])

@@ -4,19 +4,19 @@ Stdin/stdout cases run one process each; assert and call cases run in one proces
 case under the time limit. Passes when every case passes; the score is the share of cases passed.
 """
 
-import json
 import os
-import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
 from cotfactory.filters.code_extract import last_program
-from cotfactory.filters.code_outcomes import PASSED, REASON_OF, CaseOutcome, process_failure, same_output, same_value
-from cotfactory.filters.sandbox import Limits, Sandbox
+from cotfactory.filters.code_outcomes import PASSED, REASON_OF, CaseOutcome, process_failure, same_output
+from cotfactory.filters.harness_cases import HarnessCase, from_typed, harness_cases, passes
+from cotfactory.filters.harness_session import HarnessSession
+from cotfactory.filters.sandbox import Limits, ProcessResult, Sandbox
 from cotfactory.storage.code_problems import CodeTests
 
 HARNESS = (Path(__file__).parent / "sandbox" / "harness.py").read_bytes()
@@ -26,6 +26,21 @@ START_UP_S = 1.0  # wall clock allowed on top of the test time for the sandbox a
 @lru_cache(maxsize=1024)
 def _tests(spec: str) -> CodeTests:
     return CodeTests.model_validate_json(spec)
+
+
+@lru_cache(maxsize=1024)
+def _cases(spec: str) -> tuple[HarnessCase, ...]:
+    return tuple(harness_cases(_tests(spec)))
+
+
+def _case_count(spec: str) -> int:
+    tests = _tests(spec)
+    return len(tests.stdio) if tests.stdio else len(_cases(spec))
+
+
+def _source(text: str) -> bytes:
+    # model-written text may hold lone surrogates: they reach the program as (invalid) bytes, never an exception
+    return text.encode("utf-8", "surrogatepass")
 
 
 @cache
@@ -71,8 +86,8 @@ class CodeTestsCheck:
         if sample.tests is None:
             return 0.0
         tests = _tests(sample.tests)
-        runs = tests.count if tests.stdio else 1
-        return runs * self._limits(tests, 1 if tests.stdio else tests.count).wall_s
+        runs = len(tests.stdio) if tests.stdio else 1
+        return runs * self._limits(tests, 1 if tests.stdio else _case_count(sample.tests)).wall_s
 
     def _per_case_s(self, tests: CodeTests) -> float:
         """The problem's own limit, scaled by the factor; else the check's default."""
@@ -98,15 +113,18 @@ class CodeTestsCheck:
         if program is None:
             return failed("no_code", 0.0)
         _ready(self.sandbox)
-        outcomes = self._run_stdio(program, tests) if tests.stdio else self._run_harness(program, tests)
-        return _verdict(tests, outcomes)
+        if tests.stdio:
+            outcomes = self._run_stdio(program, tests)
+        else:
+            outcomes = self._run_harness(program, tests, _cases(sample.tests))
+        return _verdict(_case_count(sample.tests), outcomes)
 
     def _run_stdio(self, program: str, tests: CodeTests) -> list[CaseOutcome]:
         limits = self._limits(tests, 1)
         outcomes: list[CaseOutcome] = []
         for case in tests.stdio:
             result = self.sandbox.run(
-                {"main.py": program.encode()}, "main.py", stdin=case.input.encode(), limits=limits
+                {"main.py": _source(program)}, "main.py", stdin=_source(case.input), limits=limits
             )
             outcome = process_failure(result, limits.wall_s)
             if outcome is None:
@@ -124,46 +142,60 @@ class CodeTestsCheck:
                 break
         return outcomes
 
-    def _run_harness(self, program: str, tests: CodeTests) -> list[CaseOutcome]:
-        limits = self._limits(tests, tests.count)
+    def _run_harness(self, program: str, tests: CodeTests, cases: tuple[HarnessCase, ...]) -> list[CaseOutcome]:
         per_case = self._per_case_s(tests)
-        nonce = secrets.token_hex(12)
-        cases = {"time_limit_s": per_case, "setup": tests.setup, "asserts": tests.asserts, "function": tests.function,
-                 "calls": [call.args for call in tests.calls]}  # fmt: skip
-        files = {"main.py": program.encode(), "harness.py": HARNESS, "cases.json": json.dumps(cases).encode()}
-        result = self.sandbox.run(files, "harness.py", [nonce], limits=limits)
-        reports = [line for line in result.stdout.decode(errors="replace").splitlines() if line.startswith(nonce)]
-        if not reports:
-            failure = process_failure(result, limits.wall_s) or CaseOutcome("error", "the program ended the test run")
-            return [failure]
-        entries = json.loads(reports[-1][len(nonce) :])
-        if entries and entries[0][0] in ("load", "setup"):
-            stage, kind, detail = entries[0]
+        limits = self._limits(tests, len(cases))
+        session = HarnessSession(cases, tests.setup, per_case, START_UP_S)
+        files = {"main.py": _source(program), "harness.py": HARNESS}
+        result = self.sandbox.run(files, "harness.py", limits=limits, conversation=session)
+        if result.timed_out:
+            session.timed_out()
+        if session.problem is not None:
+            return [CaseOutcome("fail", f"the test report does not add up: {session.problem}")]
+        if session.stage_failure is not None:
+            stage, kind, detail = session.stage_failure
             what = "loading the program" if stage == "load" else "the tests' setup"
-            return [CaseOutcome(kind if kind != "fail" else "error", f"{what}: {detail}")]
-        return [_harness_outcome(tests, index, kind, detail) for index, (kind, detail) in enumerate(entries)]
+            return [CaseOutcome(kind if kind != "fail" else "error", f"{what}: {detail}")]  # type: ignore[arg-type]
+        outcomes = [
+            _harness_outcome(case, kind, value, tests.expected_wrapped)
+            for case, (kind, value) in zip(cases, session.answers, strict=False)
+        ]
+        if len(outcomes) < len(cases):  # the run ended before every case was answered
+            outcomes.append(_unanswered(session, result, per_case, limits.wall_s))
+        return outcomes
 
 
-def _harness_outcome(tests: CodeTests, index: int, kind: str, detail: object) -> CaseOutcome:
-    """One case as the harness reported it; a call's returned value is compared here, outside the sandbox."""
-    if tests.calls:
-        call = tests.calls[index]
-        if kind == "pass" and not same_value(detail, call.expected):
-            arguments = ", ".join(map(repr, call.args))
-            return CaseOutcome(
-                "fail", f"{tests.function}({arguments}) returned {detail!r}, expected {call.expected!r}"
-            )
-    elif kind == "fail":
-        detail = f"{tests.asserts[index][:300]} failed{': ' + str(detail) if detail else ''}"
-    return PASSED if kind == "pass" else CaseOutcome(kind, str(detail)[:500])  # type: ignore[arg-type]
+def _unanswered(session: HarnessSession, result: ProcessResult, per_case: float, wall_s: float) -> CaseOutcome:
+    """Why the case (or stage) awaited when the run ended got no answer."""
+    failure = process_failure(result, wall_s)
+    if failure is not None and failure.kind in ("output", "memory"):
+        return failure
+    if session.late is not None:
+        what = "loading the program" if session.late == "load" else "the tests' setup" if session.late == "setup" \
+            else "the case"  # fmt: skip
+        return CaseOutcome("timeout", f"{what} gave no answer within {per_case:g}s (timed outside the program)")
+    return failure or CaseOutcome("error", "the program ended the test run")
+
+
+def _harness_outcome(case: HarnessCase, kind: str, value: Any, wrapped: bool) -> CaseOutcome:
+    """One case as the harness reported it; a call's returned value is judged here, outside the sandbox."""
+    if kind != "pass":
+        detail = f"{case.label} failed{': ' + str(value) if value else ''}" if kind == "fail" else str(value)
+        return CaseOutcome(kind, detail[:500])  # type: ignore[arg-type]
+    if case.code is not None or passes(case, value, wrapped=wrapped):
+        return PASSED
+    got = repr(from_typed(value))[:200]
+    if case.compare != "json":  # an assert of the problem's, judged out here
+        return CaseOutcome("fail", f"{case.label} failed: the call returned {got}")
+    arguments = ", ".join(map(repr, case.args))[:200]
+    return CaseOutcome("fail", f"{case.function}({arguments}) returned {got}, expected {case.expected!r:.200}")
 
 
 def _mismatch(given: str, expected: str, got: str) -> str:
     return f"input {given[:200]!r}: expected {expected[:200]!r}, got {got[:200]!r}"
 
 
-def _verdict(tests: CodeTests, outcomes: list[CaseOutcome]) -> Verdict:
-    total = tests.count
+def _verdict(total: int, outcomes: list[CaseOutcome]) -> Verdict:
     passed_cases = sum(outcome.kind == "pass" for outcome in outcomes)
     if passed_cases == total:
         return passed(1.0, f"{total}/{total} tests passed")

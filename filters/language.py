@@ -1,120 +1,174 @@
 """Language consistency, as R1 defined it: the share of target-language words in the reasoning. A share alone
 misses the short foreign fragments real traces slip into (a few Chinese words in 8,000 characters of English
-keep the share above 0.99), so fragments of two or more foreign words or characters are flagged too.
+keep the share above 0.99), so fragments of two or more foreign words or characters are flagged too, in the
+reasoning and in the answer.
 
-Math, code, quotes and URLs are removed first. Greek letters count as math. Scripts are told apart by
-Unicode character names, so any script is caught; two languages of one script (English and German) are not
-told apart here.
+Every character is classified by what it is before words are counted (`filters/scripts.py`): letters by their
+Unicode Script_Extensions against the target language's scripts (from CLDR, so any language works), and
+digits, superscripts and subscripts, letterlike and math symbols, arrows, box drawing and emoji are no word
+at all. Math, code and URLs are removed first; Greek letters count as math outside Greek. Quoted text is
+exempt only when it is in the target's script or quotes what the problem itself says. Two languages of one
+script (English and German) are told apart by lingua when configured (`same_script`).
 """
 
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+
+import regex
 
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
 from cotfactory.filters.same_script import detector, foreign_sentences
+from cotfactory.filters.scripts import CHARACTER_SCRIPTS, in_scripts, is_neutral, language_scripts, script_of
 
 _STRIP = re.compile(
     r"\$\$.*?\$\$|\$[^$\n]{1,300}\$|\\\(.*?\\\)|\\\[.*?\\\]|\\begin\{(\w+\*?)\}.*?\\end\{\1\}"  # LaTeX math
     r"|```.*?```|`[^`\n]*`"  # code
     r"|https?://\S+"  # URLs
-    r"|\"[^\"\n]{0,200}\"|“[^”\n]{0,200}”|「[^」\n]{0,200}」|『[^』\n]{0,200}』"  # quotes
     r"|\\[A-Za-z]+",  # stray LaTeX commands outside delimiters (\frac, \times)
     re.DOTALL,
+)
+_QUOTED = re.compile(
+    r"\"([^\"\n]{1,200})\"|“([^”\n]{1,200})”|「([^」\n]{1,200})」|『([^』\n]{1,200})』|«([^»\n]{1,200})»"
 )
 # A dollar sign of money ("$2 per egg", "US$ 66103 to"), not of math: left unpaired it would pair up with
 # the next math delimiter and hide the text between them.
 _CURRENCY = re.compile(r"\$(?=\s?\d[\d,]*(?:\.\d+)?\s+[^\W\d_])")
-_WORD = re.compile(r"[^\W\d_]+")
+# A word: letters with their combining marks (Thai, Bengali and Devanagari vowel signs are marks).
+_WORD = regex.compile(r"(?:\p{L}\p{M}*)+")
+_ASCII_WORD = re.compile(r"[A-Za-z]+")
 _SEPARATOR = re.compile(r"^[\s,.;:!?()\[\]{}'\"“”‘’、，。；：！？（）·\-–—/]*$")
 
-# Scripts written one character per word: each character counts as a word.
-CHARACTER_SCRIPTS = frozenset({"CJK", "HIRAGANA", "KATAKANA", "HANGUL"})
-TARGET_SCRIPTS = {
-    "en": frozenset({"LATIN"}),
-    "de": frozenset({"LATIN"}),
-    "fr": frozenset({"LATIN"}),
-    "es": frozenset({"LATIN"}),
-    "zh": frozenset({"CJK"}),
-    "ja": frozenset({"CJK", "HIRAGANA", "KATAKANA"}),
-    "ko": frozenset({"HANGUL", "CJK"}),
-    "ru": frozenset({"CYRILLIC"}),
-}
 # Latin words a reasoning in another script may use: function names, units, common math shorthand.
 _FUNCTIONS = "sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp lim sup inf gcd lcm mod"
 _SHORTHAND = "max min det rank dim deg arg"
 _UNITS = "cm mm km kg mg ml ms mol rad kmh mph"
 MATH_TERMS = frozenset(f"{_FUNCTIONS} {_SHORTHAND} {_UNITS}".split())
-
-
-@lru_cache(maxsize=4096)
-def script_of(character: str) -> str:
-    """The script of a letter by its Unicode name (LATIN, CJK, HIRAGANA, CYRILLIC, ...)."""
-    name = unicodedata.name(character, "")
-    script = name.split(" ", 1)[0]
-    if script in ("FULLWIDTH", "HALFWIDTH"):
-        return "LATIN" if "LATIN" in name else "CJK"
-    return script
+TARGET = "target"
+MARK = "mark"
 
 
 @dataclass(frozen=True, slots=True)
 class Token:
     text: str
-    script: str
+    script: str  # TARGET, or the ISO 15924 code of a foreign script
     start: int
     end: int
 
 
-def tokens(text: str) -> list[Token]:
-    """Words of `text` split by script; characters of character scripts are single tokens."""
-    found = []
-    for match in _WORD.finditer(text):
-        word, offset, run_start = match.group(), match.start(), 0
-        if word.isascii():  # most words of most traces: no per-character lookup needed
-            found.append(Token(word, "LATIN", offset, match.end()))
-            continue
-        for index in range(1, len(word) + 1):
-            if index == len(word) or script_of(word[index]) != script_of(word[run_start]):
-                script = script_of(word[run_start])
-                if script in CHARACTER_SCRIPTS:
-                    found.extend(
-                        Token(c, script, offset + i, offset + i + 1)
-                        for i, c in enumerate(word[run_start:index], run_start)
-                    )
-                else:
-                    found.append(Token(word[run_start:index], script, offset + run_start, offset + index))
-                run_start = index
-    return found
+class Classifier:
+    """Characters against one target language's scripts, cached per character."""
+
+    def __init__(self, scripts: frozenset[str]) -> None:
+        self.scripts = scripts
+        self.latin_target = "Latn" in scripts
+        self._labels: dict[str, str | None] = {}
+
+    def label(self, character: str) -> str | None:
+        """TARGET, a foreign script's code, MARK for a combining mark (it takes the label of the letter it
+        sits on), or None for a character of no language (or Greek, as math)."""
+        found = self._labels.get(character, "")
+        if found != "":
+            return found
+        if unicodedata.category(character).startswith("M"):
+            result: str | None = MARK
+        elif in_scripts(character, self.scripts):
+            result = TARGET
+        elif is_neutral(character):
+            result = None
+        else:
+            script = script_of(character)
+            result = None if script == "Grek" else script
+        self._labels[character] = result
+        return result
+
+    def tokens(self, text: str) -> list[Token]:
+        """The words of `text` by script; each character of a character script is a word of its own."""
+        found: list[Token] = []
+        ascii_label = TARGET if self.latin_target else "Latn"
+        if text.isascii():  # the stdlib's engine is faster, and ASCII letters are all Latin
+            return [Token(m.group(), ascii_label, m.start(), m.end()) for m in _ASCII_WORD.finditer(text)]
+        label = self.label
+        for match in _WORD.finditer(text):
+            word, offset = match.group(), match.start()
+            if word.isascii():  # most words of most traces: no per-character lookup needed
+                found.append(Token(word, ascii_label, offset, match.end()))
+                continue
+            run_start, run_label = 0, label(word[0])
+            for index in range(1, len(word)):
+                current = label(word[index])
+                if current in (run_label, MARK):
+                    continue
+                self._add_run(found, word, run_start, index, run_label, offset)
+                run_start, run_label = index, current
+            self._add_run(found, word, run_start, len(word), run_label, offset)
+        return found
+
+    def _add_run(self, found: list[Token], word: str, start: int, end: int, label: str | None, offset: int) -> None:
+        if label is None or label == MARK:
+            return
+        piece = word[start:end]
+        script = script_of(piece[0]) if label == TARGET else label
+        if script in CHARACTER_SCRIPTS:
+            found.extend(Token(c, label, offset + i, offset + i + 1) for i, c in enumerate(piece, start))
+        else:
+            found.append(Token(piece, label, offset + start, offset + end))
 
 
 def strip_non_language(text: str) -> str:
-    """Text without math, code, quotes and URLs (each replaced by a space, so words do not join)."""
+    """Text without math, code and URLs (each replaced by a space, so words do not join)."""
     return _STRIP.sub(" ", _CURRENCY.sub(" ", text))
 
 
+def _normalized(text: str) -> str:
+    return regex.sub(r"[\s\p{P}]+", "", text).casefold()
+
+
+def exempt_quotes(text: str, classifier: Classifier, problem: str) -> str:
+    """Quoted spans blanked where they may hold foreign words: in the target's script only, or quoting what the
+    problem says. Other quotes stay, so a foreign phrase inside quotation marks still counts."""
+    source = _normalized(problem)
+
+    def blank(found: re.Match[str]) -> str:
+        inner = next(group for group in found.groups() if group is not None)
+        foreign = any(token.script != TARGET for token in classifier.tokens(inner))
+        quotes_problem = bool(_normalized(inner)) and _normalized(inner) in source
+        return " " if not foreign or quotes_problem else found.group()
+
+    return _QUOTED.sub(blank, text)
+
+
 def detect_language(text: str) -> str:
-    """A coarse target language from the script of most words: zh, ja, ko, ru or en."""
+    """A coarse target language from the script of most words of `text` (a problem): zh, ja, ko, ru, el or en,
+    or the script's own lowercased ISO code (a CLDR language code is not needed for the check)."""
     counts: dict[str, int] = {}
-    for token in tokens(strip_non_language(text)):
+    for token in Classifier(frozenset()).tokens(strip_non_language(text)):
         counts[token.script] = counts.get(token.script, 0) + 1
-    if counts.get("HIRAGANA", 0) + counts.get("KATAKANA", 0) > 0 and counts.get("CJK", 0) + counts.get(
-        "HIRAGANA", 0
-    ) >= counts.get("LATIN", 0):
+    kana = counts.get("Hira", 0) + counts.get("Kana", 0)
+    if kana and kana + counts.get("Hani", 0) >= counts.get("Latn", 0):
         return "ja"
-    best = max(counts, key=counts.get, default="LATIN")
-    return {"CJK": "zh", "HANGUL": "ko", "CYRILLIC": "ru"}.get(best, "en")
+    best = max(counts, key=counts.get, default="Latn")  # type: ignore[arg-type]
+    return {"Hani": "zh", "Hang": "ko", "Cyrl": "ru", "Latn": "en", "Grek": "el"}.get(best, best.lower())
+
+
+def _target_scripts(language: str) -> frozenset[str]:
+    try:
+        return language_scripts(language)
+    except ValueError:  # a script code from detect_language ("thai", "beng")
+        return frozenset({language.title()})
 
 
 @register("language", reasons=("language_mixed", "answer_language"))
 @dataclass(frozen=True)
 class LanguageConsistency:
     """Reasoning in one language: the target-language share of words at least `min_share`, and no foreign
-    fragment of `min_fragment` words (or characters, for CJK scripts) or more. Score = the share."""
+    fragment of `min_fragment` words (or characters, for CJK scripts) or more; the answer held to the same
+    fragment rule (`answer_fragments`) and to a target-language majority. Score = the reasoning's share."""
 
     min_share: float = 0.95
     min_fragment: int = 2
     check_answer: bool = True
+    answer_fragments: bool = True
     min_answer_words: int = 3
     # Languages sharing the target's script to tell apart with lingua (e.g. ["en", "de"]); empty: script only.
     same_script: tuple[str, ...] = ()
@@ -125,18 +179,19 @@ class LanguageConsistency:
         if self.same_script:
             detector(tuple(sorted(set(self.same_script))))  # fail at config time, not in a worker
 
-    def _is_foreign(self, token: Token, target: frozenset[str]) -> bool:
-        if token.script in target or token.script == "GREEK":
+    def _is_foreign(self, token: Token, classifier: Classifier) -> bool:
+        if token.script == TARGET:
             return False
-        if token.script == "LATIN":
+        if token.script == "Latn":
             # in a non-Latin reasoning: variables, function names, units and acronyms (AM-GM) are math
             return not (len(token.text) == 1 or token.text.lower() in MATH_TERMS or token.text.isupper())
         return True
 
-    def _fragments(self, text: str, words: list[Token], target: frozenset[str]) -> list[str]:
-        fragments, run = [], []
+    def _fragments(self, text: str, words: list[Token], classifier: Classifier) -> list[str]:
+        fragments: list[str] = []
+        run: list[Token] = []
         for token in words:
-            foreign = self._is_foreign(token, target)
+            foreign = self._is_foreign(token, classifier)
             joined = run and _SEPARATOR.match(text[run[-1].end : token.start])
             if foreign and (not run or joined):
                 run.append(token)
@@ -148,14 +203,18 @@ class LanguageConsistency:
             fragments.append(text[run[0].start : run[-1].end])
         return fragments
 
+    def _words(self, text: str, classifier: Classifier, problem: str) -> tuple[str, list[Token]]:
+        text = exempt_quotes(strip_non_language(text), classifier, problem)
+        # a single ASCII letter is a variable (x, y, n), in any language's reasoning
+        return text, [t for t in classifier.tokens(text) if not (len(t.text) == 1 and t.text.isascii())]
+
     def __call__(self, sample: Sample) -> Verdict:
         language = sample.target_language or detect_language(sample.problem)
-        target = TARGET_SCRIPTS.get(language, frozenset({"LATIN"}))
-        text = strip_non_language(sample.reasoning)
-        words = [t for t in tokens(text) if not (t.script == "LATIN" and len(t.text) == 1) and t.script != "GREEK"]
-        foreign = sum(self._is_foreign(t, target) for t in words)
+        classifier = Classifier(_target_scripts(language))
+        text, words = self._words(sample.reasoning, classifier, sample.problem)
+        foreign = sum(self._is_foreign(t, classifier) for t in words)
         share = 1.0 if not words else 1 - foreign / len(words)
-        fragments = self._fragments(text, words, target)
+        fragments = self._fragments(text, words, classifier)
         if fragments:
             return failed("language_mixed", share, f"{language} reasoning with {fragments[0][:80]!r}")
         if self.same_script and language in self.same_script and words:
@@ -169,8 +228,10 @@ class LanguageConsistency:
         if share < self.min_share:
             return failed("language_mixed", share, f"{share:.1%} {language}")
         if self.check_answer:
-            answer_words = [t for t in tokens(strip_non_language(sample.answer)) if t.script != "GREEK"]
-            answer_foreign = sum(self._is_foreign(t, target) for t in answer_words)
+            answer_text, answer_words = self._words(sample.answer, classifier, sample.problem)
+            if self.answer_fragments and (found := self._fragments(answer_text, answer_words, classifier)):
+                return failed("answer_language", share, f"{language} answer with {found[0][:80]!r}")
+            answer_foreign = sum(self._is_foreign(t, classifier) for t in answer_words)
             if len(answer_words) >= self.min_answer_words and answer_foreign > len(answer_words) / 2:
                 return failed("answer_language", share, f"answer not in {language}")
         return passed(share)

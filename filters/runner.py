@@ -87,10 +87,6 @@ class Decision:
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     check: str | None = None  # the first failing check
 
-    def reject(self, check: str, reason: str | None) -> None:
-        """A later stage (decontamination, dedup) rejects a sample the checks accepted."""
-        self.accepted, self.check, self.reason = False, check, reason
-
 
 def _apply(
     checks: Sequence[NamedCheck],
@@ -192,6 +188,11 @@ class CheckRunner:
 
     def run(self, samples: Sequence[Sample]) -> list[Decision]:
         """A decision per sample, in order."""
+        return [self.decide(verdicts) for verdicts in self.verdicts(samples)]
+
+    def verdicts(self, samples: Sequence[Sample]) -> list[dict[str, Verdict]]:
+        """Every per-sample check's verdict on each sample, in order; a run's batch stages (decontamination,
+        dedup) add theirs before `decide`."""
         if not samples:
             return []
         votes: list[str | None] = [None] * len(samples)
@@ -208,7 +209,7 @@ class CheckRunner:
                 verdicts["majority_vote"] = Verdict(True, None, None, outcome)
         if self.judge is not None:
             self._apply_judge(samples, computed)
-        return [self._decide(verdicts) for verdicts in computed]
+        return computed
 
     def _apply_judge(self, samples: Sequence[Sample], computed: list[dict[str, Verdict]]) -> None:
         """The judge sees the samples math-verify rejected as wrong; its verdict overrides that one."""
@@ -218,14 +219,19 @@ class CheckRunner:
         for index, verdict in zip(rejected, self.judge.judge([samples[i] for i in rejected]), strict=True):
             computed[index]["llm_judge"] = verdict
 
-    def _decide(self, verdicts: dict[str, Verdict]) -> Decision:
+    def failures(self, verdicts: dict[str, Verdict]) -> list[str]:
+        """The failing checks, in the chain's order (verdicts of later stages, such as dedup, come last in the
+        order they were added); a judge's pass overrules math-verify."""
         judged = verdicts.get("llm_judge")
         overruled = {"math_verify"} if judged is not None and judged.passed else set()
-        failures = [
-            name
-            for name in [*self.order, "llm_judge"]
-            if name in verdicts and name not in overruled and not verdicts[name].passed
-        ]
+        known = [*self.order, "llm_judge"]
+        order = [*known, *(name for name in verdicts if name not in known)]
+        return [name for name in order if name in verdicts and name not in overruled and not verdicts[name].passed]
+
+    def decide(self, verdicts: dict[str, Verdict]) -> Decision:
+        """Accepted when no check failed; else rejected by the first failing one. The one place a sample's
+        outcome is decided."""
+        failures = self.failures(verdicts)
         if not failures:
             return Decision(True, None, verdicts)
         return Decision(False, verdicts[failures[0]].reason, verdicts, failures[0])

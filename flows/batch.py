@@ -1,28 +1,20 @@
-"""A group of sampled units of a run: check, decontaminate and deduplicate it, and store it in one transaction
-with its progress records."""
+"""A group of sampled units of a run: put it through the check chain (the per-sample checks, then the stages
+that judge it against benchmarks and the store), decide each sample once, and store it in one transaction with
+its progress records."""
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from cotfactory.filters.checks import Sample, failed, passed
+import duckdb
+
+from cotfactory.filters.checks import Sample
 from cotfactory.filters.runner import CheckRunner, Decision
-from cotfactory.flows.decontam import Decontaminator
-from cotfactory.flows.dedup import CHECK_NAME as DEDUP_CHECK
-from cotfactory.flows.dedup import StoredDedup
-from cotfactory.samplers.base import Completion, Sampler
+from cotfactory.flows.stages import BatchStage
+from cotfactory.samplers.base import Completion
 from cotfactory.samplers.units import Unit
-from cotfactory.storage import PromptRecord, RoundRecord, SampleRecord, Store, VerdictRecord
-from cotfactory.storage.ids import sample_id_for
+from cotfactory.storage import RoundRecord, SampleRecord, Store, VerdictRecord
 from cotfactory.storage.store import write_batch
-
-DECONTAM_CHECK = "decontam"
-
-
-def replays(sampler: Sampler) -> bool:
-    """Whether the sampler serves recorded completions (replay) rather than sampling new ones."""
-    return bool(getattr(sampler, "replays", False))
 
 
 @dataclass
@@ -94,40 +86,6 @@ def _records(
     return samples, verdicts, rounds
 
 
-def _decontaminate(
-    decontaminator: Decontaminator,
-    prompts: Sequence[PromptRecord],
-    checked: Sequence[Sample],
-    decisions: Sequence[Decision],
-) -> None:
-    """Samples of a prompt that overlaps a registered benchmark are rejected, naming the shared n-gram."""
-    found = {p.prompt_id: decontaminator.find(p.problem) for p in prompts}
-    for sample, decision in zip(checked, decisions, strict=True):
-        hit = found[sample.prompt_id]
-        decision.verdicts[DECONTAM_CHECK] = passed() if hit is None else failed("contaminated", None, str(hit))
-        if hit is not None and decision.accepted:
-            decision.reject(DECONTAM_CHECK, "contaminated")
-
-
-def _deduplicate(
-    con: Any,
-    dedup: StoredDedup,
-    model: str,
-    checked: Sequence[Sample],
-    decisions: Sequence[Decision],
-    *,
-    rejudging: bool,
-) -> None:
-    """The accepted samples go through dedup; a duplicate is rejected with the kept sample's id."""
-    accepted = [i for i, decision in enumerate(decisions) if decision.accepted]
-    ids = [sample_id_for(checked[i].prompt_id, model, checked[i].completion) for i in accepted]
-    texts = [checked[i].completion for i in accepted]
-    for index, verdict in zip(accepted, dedup.apply(con, ids, texts, rejudging=rejudging), strict=True):
-        decisions[index].verdicts[DEDUP_CHECK] = verdict
-        if not verdict.passed:
-            decisions[index].reject(DEDUP_CHECK, verdict.reason)
-
-
 def check_and_store(
     store: Store,
     checker: CheckRunner,
@@ -135,14 +93,12 @@ def check_and_store(
     model: str,
     units: Sequence[Unit],
     completions: Sequence[Sequence[Completion]],
-    dedup: StoredDedup | None = None,
-    decontaminator: Decontaminator | None = None,
-    rejudging: bool = False,
+    stages: Sequence[BatchStage] = (),
+    on_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> StoredBatch:
-    """Check every completion of these units (prompt rounds, of any rounds), then, in one transaction,
-    deduplicate the accepted ones against the store and store samples, verdicts and progress. `rejudging`: the
-    completions are recorded ones served again (replay), so one the store already holds is the same sample,
-    not a duplicate of it."""
+    """Check every completion of these units (prompt rounds, of any rounds); then, in one transaction, run the
+    batch stages (each sees which samples every earlier check passed), decide each sample once, and store
+    samples, verdicts and progress; `on_commit` writes more records in the same transaction."""
     checked = [
         Sample.from_completion(
             unit.prompt.problem,
@@ -160,14 +116,17 @@ def check_and_store(
         for unit, of_prompt in zip(units, completions, strict=True)
         for completion in of_prompt
     ]
-    decisions = checker.run(checked)
-    if decontaminator is not None:
-        _decontaminate(decontaminator, [unit.prompt for unit in units], checked, decisions)
+    verdicts = checker.verdicts(checked)
     with store.transaction(checkpoint_on_close=False) as con:
-        if dedup is not None:
-            _deduplicate(con, dedup, model, checked, decisions, rejudging=rejudging)
+        for stage in stages:
+            passing = [i for i, of_sample in enumerate(verdicts) if not checker.failures(of_sample)]
+            for position, verdict in stage.judge(con, checked, passing).items():
+                verdicts[position][stage.name] = verdict
+        decisions = [checker.decide(of_sample) for of_sample in verdicts]
         samples, verdicts, rounds = _records(run_id, model, units, completions, checked, decisions)
         _, rounds = write_batch(con, samples, verdicts, rounds)
+        if on_commit is not None:
+            on_commit(con)
     by_prompt = {r.prompt_id: r.accepted for r in rounds}
     return StoredBatch(
         samples=sum(r.samples for r in rounds),

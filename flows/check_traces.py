@@ -19,6 +19,7 @@ from cotfactory.filters.runner import (
 )
 from cotfactory.storage.input_rows import InputRow, parse_all_rows
 from cotfactory.storage.prompt_fields import COMPLETION_FIELDS, REASONING_FIELDS, FieldError, FieldMapping, pick_field
+from cotfactory.storage.text import storable_value
 
 BATCH = 512
 
@@ -105,5 +106,5 @@ def check_traces(
                     for name, v in decision.verdicts.items()
                 ]
                 line = {"id": row_id, "accepted": decision.accepted, "reason": decision.reason, "verdicts": verdicts}
-                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                out.write(json.dumps(storable_value(line), ensure_ascii=False) + "\n")
     return funnel

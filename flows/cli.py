@@ -224,8 +224,9 @@ def status(
     run_id: Annotated[str | None, typer.Argument(help="A run id; default: every run, newest first.")] = None,
     db: DbOption = Path(DEFAULT_DB),
 ) -> None:
-    """Where runs stand, read from the store: samples, accepted, rounds and, for one run, its funnel."""
-    from cotfactory.flows.run_state import ROUNDS_OF_RUN, RUNS_OVERVIEW
+    """Where runs stand, read from the store: samples, accepted, rounds and, for one run, its rounds, its
+    servers (an HTTP sampler's requests, sequences and failures per endpoint) and its funnel."""
+    from cotfactory.flows.run_state import ENDPOINTS_OF_RUN, ROUNDS_OF_RUN, RUNS_OVERVIEW
 
     with pl.Config(tbl_rows=100, tbl_cols=-1, fmt_str_lengths=40, tbl_width_chars=200):
         if run_id is None:
@@ -236,6 +237,9 @@ def status(
             raise CotfactoryError(f"{db} holds no run {run_id!r}; `cotfactory status` lists the runs")
         typer.echo(overview)
         typer.echo(query(ROUNDS_OF_RUN, db, params=[run_id]))
+        endpoints = query(ENDPOINTS_OF_RUN, db, params=[run_id])
+        if not endpoints.is_empty():  # an HTTP sampler's servers
+            typer.echo(endpoints)
         typer.echo(
             query(
                 "SELECT check_name, reason, samples, round(share, 4) AS share FROM funnel WHERE run_id = ? "

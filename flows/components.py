@@ -1,38 +1,26 @@
-"""What a run is built from: its sampler, its check runner and its dedup index, opened from the config."""
+"""What a run is built from, opened from its config: its sampler, its check runner and its chain's batch stages."""
 
 from collections.abc import Sequence
+from typing import Any
+
+import duckdb
 
 from cotfactory.filters.judge import LlmJudge
 from cotfactory.filters.near_dup import MinHashParams
 from cotfactory.filters.runner import CheckRunner, build_checks, domains_of
-from cotfactory.flows.config import (
-    OpenAISamplerConfig,
-    ReplaySamplerConfig,
-    RunConfig,
-    SamplerConfig,
-    VllmSamplerConfig,
-)
+from cotfactory.flows.config import RunConfig
+from cotfactory.flows.decontam import Decontaminator
 from cotfactory.flows.dedup import StoredDedup
+from cotfactory.flows.stages import BatchStage, DecontamStage, DedupStage
 from cotfactory.samplers.base import Sampler, SamplingParams
+from cotfactory.samplers.registry import SAMPLERS
 from cotfactory.storage import PromptRecord
 
 
-def open_sampler(config: SamplerConfig) -> Sampler:
-    """The configured sampler; for vLLM this starts the engine (minutes on big models), once per run."""
-    settings = config.model_dump(exclude={"kind"})
-    if isinstance(config, VllmSamplerConfig):
-        from cotfactory.samplers.vllm_offline import VllmOfflineConfig, VllmOfflineSampler
-
-        return VllmOfflineSampler(VllmOfflineConfig(**settings))
-    if isinstance(config, OpenAISamplerConfig):
-        from cotfactory.samplers.openai_http import OpenAIHttpConfig, OpenAIHttpSampler
-
-        return OpenAIHttpSampler(OpenAIHttpConfig(**settings))
-    if isinstance(config, ReplaySamplerConfig):
-        from cotfactory.samplers.replay import ReplayConfig, ReplaySampler
-
-        return ReplaySampler(ReplayConfig(**{k: v for k, v in settings.items() if k != "model"}))
-    raise TypeError(f"unknown sampler config {type(config).__name__}")
+def open_sampler(config: Any) -> Sampler:
+    """The configured sampler (a `[sampler]` table, validated); for vLLM this starts the engine (minutes on big
+    models), once per run."""
+    return SAMPLERS[config.kind].open(config.model_dump(exclude={"kind"}))
 
 
 def prepare_checks(config: RunConfig, prompts: Sequence[PromptRecord]) -> None:
@@ -58,8 +46,20 @@ def open_checks(config: RunConfig) -> CheckRunner:
     )
 
 
-def open_dedup(config: RunConfig) -> StoredDedup | None:
+def open_decontaminator(config: RunConfig, con: duckdb.DuckDBPyConnection) -> Decontaminator | None:
+    """The run's registered benchmarks, loaded once per run; an unknown name fails here, before any sampling."""
+    return Decontaminator(con, config.decontam) if config.decontam else None
+
+
+def open_stages(config: RunConfig, sampler: Sampler, decontaminator: Decontaminator | None) -> list[BatchStage]:
+    """The chain's stages after the per-sample checks: decontamination, then dedup."""
+    stages: list[BatchStage] = []
+    if decontaminator is not None:
+        stages.append(DecontamStage(decontaminator))
     settings = config.dedup
-    if not settings.enabled:
-        return None
-    return StoredDedup(MinHashParams(settings.ngram, settings.bands, settings.rows, threshold=settings.threshold))
+    if settings.enabled:
+        params = MinHashParams(settings.ngram, settings.bands, settings.rows, threshold=settings.threshold)
+        # a replay serves recorded completions: one the store holds is the same sample judged again
+        rejudging = bool(getattr(sampler, "replays", False))
+        stages.append(DedupStage(StoredDedup(params), config.model, rejudging=rejudging))
+    return stages

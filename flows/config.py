@@ -8,15 +8,15 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from cotfactory.filters.runner import DEFAULT_CHECKS, CheckConfigError, build_checks
+from cotfactory.filters.scripts import language_scripts
 from cotfactory.samplers.base import SamplingParams
-from cotfactory.samplers.openai_http import OpenAIHttpConfig
-from cotfactory.samplers.replay import ReplayConfig
-from cotfactory.samplers.vllm_offline import VllmOfflineConfig
+from cotfactory.samplers.registry import SAMPLERS
+from cotfactory.samplers.vllm_offline import LOCAL_MODEL_PREFIXES
 from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.ids import xxh3_id
 from cotfactory.storage.records import Domain
@@ -41,23 +41,27 @@ class PromptSelection(Strict):
     limit: int | None = Field(None, ge=1)
     problem_field: str | None = None
     answer_field: str | None = None
-    language: str | None = None
+    language: str | None = Field(None, description="Target language (a CLDR code: en, zh, ja, th, pt-BR, ...)")
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        if value is not None:
+            language_scripts(value)  # UnknownLanguage (a ValueError) names it
+        return value
 
 
-class VllmSamplerConfig(VllmOfflineConfig):
-    kind: Literal["vllm"]
+def _with_kind(kind: str, settings: type[BaseModel]) -> type[BaseModel]:
+    """A sampler's own settings plus `kind = "<kind>"`, which tells the `[sampler]` tables apart."""
+    return create_model(f"{kind.capitalize()}SamplerConfig", __base__=settings, kind=(Literal[kind], ...))
 
 
-class OpenAISamplerConfig(OpenAIHttpConfig):
-    kind: Literal["openai"]
-
-
-class ReplaySamplerConfig(ReplayConfig):
-    kind: Literal["replay"]
-    model: str = "replay"
-
-
-SamplerConfig = Annotated[VllmSamplerConfig | OpenAISamplerConfig | ReplaySamplerConfig, Field(discriminator="kind")]
+# One config model per registered sampler (samplers/registry.py): a new sampler needs no edit here.
+SAMPLER_CONFIGS: dict[str, type[BaseModel]] = {
+    kind: _with_kind(kind, kind_.settings) for kind, kind_ in SAMPLERS.items()
+}
+SamplerConfig = Annotated[Union[tuple(SAMPLER_CONFIGS.values())], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
+OpenAISamplerConfig: Any = SAMPLER_CONFIGS["openai"]  # the judge's server
 
 
 class JudgeConfig(Strict):
@@ -199,7 +203,7 @@ def _without(table: dict[str, Any], excluded: frozenset[str], prefix: str = "") 
 
 def _key(location: tuple[Any, ...]) -> str:
     # A discriminated union puts the chosen kind into the location (sampler.vllm.model): drop it.
-    parts = [str(part) for part in location if part not in ("vllm", "openai", "replay", "str", "dict[str,any]")]
+    parts = [str(part) for part in location if part not in (*SAMPLERS, "str", "dict[str,any]")]
     return ".".join(parts) or "(top level)"
 
 
@@ -210,7 +214,7 @@ def _resolve(path: Path, folder: Path) -> Path:
 
 def _looks_like_path(model: str) -> bool:
     # A hub name is `org/name`; a local model is written as a path.
-    return model.startswith(("/", "./", "../", "~"))
+    return model.startswith(LOCAL_MODEL_PREFIXES)
 
 
 def _with_paths_resolved(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -234,13 +238,9 @@ def _check_files(config: RunConfig, source: Path) -> None:
     for index, path in enumerate(config.prompts.files):
         if not path.is_file() or not os.access(path, os.R_OK):
             raise ConfigError(f"{source}: prompts.files[{index}]: cannot read {path}")
-    if isinstance(config.sampler, ReplaySamplerConfig):
-        for index, path in enumerate(config.sampler.paths):
-            if not path.is_file():
-                raise ConfigError(f"{source}: sampler.paths[{index}]: cannot read {path}")
-    model = config.sampler.model
-    if isinstance(config.sampler, VllmSamplerConfig) and _looks_like_path(model) and not Path(model).exists():
-        raise ConfigError(f"{source}: sampler.model: no model folder at {config.sampler.model}")
+    # each sampler's settings know which of them name files (a replay's traces, a local model folder)
+    for problem in config.sampler.file_problems() if hasattr(config.sampler, "file_problems") else []:
+        raise ConfigError(f"{source}: sampler.{problem}")
     if not config.db.parent.is_dir():
         raise ConfigError(f"{source}: db: folder {config.db.parent} does not exist")
 

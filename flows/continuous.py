@@ -10,13 +10,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cotfactory.filters.runner import CheckRunner
-from cotfactory.flows.batch import StoredBatch, check_and_store, replays
+from cotfactory.flows.batch import StoredBatch, check_and_store
 from cotfactory.flows.config import RunConfig
-from cotfactory.flows.decontam import Decontaminator
-from cotfactory.flows.dedup import StoredDedup
+from cotfactory.flows.endpoint_ledger import EndpointLedger
 from cotfactory.flows.run_state import PromptProgress, is_finished
+from cotfactory.flows.stages import BatchStage
 from cotfactory.samplers.base import Completion, Sampler
 from cotfactory.samplers.units import Unit, UnitQueue, stream_units
 from cotfactory.storage import PromptRecord, Store
@@ -39,6 +40,8 @@ class RunProgress:
     stored_now: int = 0
     completion_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
+    # per endpoint of an HTTP sampler: requests, sequences, failures, set_aside, last_error
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def pass_rate(self) -> float:
@@ -107,6 +110,7 @@ class Tracker:
 
 
 _END = None  # put on the sampled queue when the sampler thread is done
+UNSTORED_BATCHES = 4
 
 
 def sample_continuously(
@@ -116,13 +120,13 @@ def sample_continuously(
     checker: CheckRunner,
     tracker: Tracker,
     stop: threading.Event | None,
-    dedup: StoredDedup | None,
-    decontaminator: Decontaminator | None,
+    stages: Sequence[BatchStage] = (),
 ) -> None:
     """Sample every unit the run needs, checking and storing as units come back, until every prompt has its
     target or its rounds; after `stop` is set, only what is in flight is stored. A sampler failure ends the run
     with that error once what was already sampled is stored."""
-    units = UnitQueue(stop)
+    # at most this many sampled units wait for the store: memory stays flat however fast the sampler is
+    units = UnitQueue(stop, max_unstored=UNSTORED_BATCHES * config.batch_size)
     for unit in tracker.first_units():
         units.put(unit)
     sampled: queue.Queue[tuple[Unit, list[Completion]] | None] = queue.Queue()
@@ -133,7 +137,7 @@ def sample_continuously(
             stream_units(
                 sampler,
                 units,
-                lambda unit, completions: sampled.put((unit, completions)),
+                lambda unit, completions: (units.sampled(), sampled.put((unit, completions))),
                 batch_size=config.batch_size,
                 retries=config.sample_retries,
             )
@@ -145,7 +149,7 @@ def sample_continuously(
 
     sampler_thread = threading.Thread(target=sample, name="cotfactory-sampler", daemon=True)
     sampler_thread.start()
-    rejudging = replays(sampler)
+    ledger = EndpointLedger(tracker.progress.run_id, sampler)
     ended = False
     try:
         while not ended:
@@ -161,10 +165,10 @@ def sample_continuously(
                 config.model,
                 [unit for unit, _ in group],
                 [completions for _, completions in group],
-                dedup,
-                decontaminator,
-                rejudging,
+                stages,
+                ledger.write,
             )
+            tracker.progress.endpoints = ledger.latest
             for following in tracker.stored([unit for unit, _ in group], stored):
                 units.put(following)
             for _ in group:

@@ -13,10 +13,15 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
-from cotfactory.flows.components import open_checks, open_dedup, open_sampler, prepare_checks
+from cotfactory.flows.components import (
+    open_checks,
+    open_decontaminator,
+    open_sampler,
+    open_stages,
+    prepare_checks,
+)
 from cotfactory.flows.config import RunConfig
 from cotfactory.flows.continuous import ProgressCallback, RunProgress, Tracker, sample_continuously
-from cotfactory.flows.decontam import Decontaminator
 from cotfactory.flows.run_state import (
     FunnelRow,
     import_prompt_files,
@@ -104,8 +109,7 @@ def generate(
     new_prompts = import_prompt_files(store, config.prompts)
     with store.transaction() as con:
         prompts = select_prompts(con, config.prompts)
-        # Loaded once per run; an unknown benchmark name fails here, before any sampling.
-        decontaminator = Decontaminator(con, config.decontam) if config.decontam else None
+        decontaminator = open_decontaminator(config, con)
     prepare_checks(config, prompts)
     run_id = _start_run(store, config)
     logger.info("run %s: %d prompts selected (%d newly imported) from %s", run_id, len(prompts), new_prompts, store)
@@ -124,7 +128,8 @@ def generate(
                 sampler = open_sampler(config.sampler)
             warming.join()
             tracker = Tracker(config, progress, prompts, state, on_progress)
-            sample_continuously(config, store, sampler, checker, tracker, stop, open_dedup(config), decontaminator)
+            stages = open_stages(config, sampler, decontaminator)
+            sample_continuously(config, store, sampler, checker, tracker, stop, stages)
         status = "cancelled" if _stopped(stop) else "completed"
     finally:
         if owned and sampler is not None and hasattr(sampler, "close"):

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from cotfactory.filters.scripts import language_scripts
 from cotfactory.storage import InputError, PromptRecord, QuarantineRecord, Store
 from cotfactory.storage.ids import xxh3_id
 from cotfactory.storage.input_rows import DEFAULT_MAX_LINE_BYTES, InputRow, describe_bad_rows, read_rows
@@ -63,6 +64,8 @@ def import_prompts(
 ) -> ImportReport:
     """Import prompt files into the store. With on_error="fail" a single bad row imports nothing and raises
     InputError listing every bad row; with "quarantine" the good rows are imported and the bad ones kept."""
+    if target_language is not None:
+        language_scripts(target_language)  # an unknown code fails before any row is read
     report = ImportReport()
     prompts: dict[str, PromptRecord] = {}
     for path in map(Path, paths):

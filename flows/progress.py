@@ -2,11 +2,12 @@
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -14,12 +15,35 @@ from cotfactory.flows.generate import RunProgress
 from cotfactory.flows.run_state import FunnelRow
 
 
+class _WithEndpoints(Progress):
+    """The bar, and below it a line per server of an HTTP sampler: what it answered and whether it is set aside."""
+
+    def __init__(self, *columns: Any, **options: Any) -> None:
+        self.endpoints: dict[str, dict[str, Any]] = {}  # rendered from the first frame on
+        super().__init__(*columns, **options)
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield from super().get_renderables()
+        if self.endpoints:
+            yield endpoints_table(self.endpoints)
+
+
+def endpoints_table(endpoints: dict[str, dict[str, Any]]) -> Table:
+    table = Table(box=None, pad_edge=False, show_header=True, header_style="dim")
+    for name in ("endpoint", "requests", "sequences", "failures", "state"):
+        table.add_column(name, justify="left" if name in ("endpoint", "state") else "right", overflow="ellipsis")
+    for url, counts in endpoints.items():
+        state = f"set aside: {counts['last_error']}" if counts["set_aside"] else "up"
+        table.add_row(url, f"{counts['requests']:,}", f"{counts['sequences']:,}", f"{counts['failures']:,}", state)
+    return table
+
+
 class ProgressBar:
     """Prompts done of total, samples, accepted, pass rate, output tokens/s and ETA, updated per stored batch."""
 
     def __init__(self, console: Console) -> None:
         # Fits an 80-column terminal: round, bar, prompts done/total, samples, accepted (pass rate), tok/s, ETA.
-        self._progress = Progress(
+        self._progress = _WithEndpoints(
             TextColumn("[bold]r{task.fields[round]}"),
             BarColumn(bar_width=5),
             MofNCompleteColumn(),
@@ -54,6 +78,7 @@ class ProgressBar:
             pass_rate=progress.pass_rate,
             tokens_per_s=progress.tokens_per_s,
         )
+        self._progress.endpoints = progress.endpoints
 
 
 def funnel_table(run_id: str, funnel: list[FunnelRow]) -> Table:

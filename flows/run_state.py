@@ -129,3 +129,8 @@ SELECT round, count(*) AS prompts, sum(samples) AS samples, sum(accepted) AS acc
        sum(completion_tokens) AS completion_tokens, min(stored_at) AS first_stored, max(stored_at) AS last_stored
 FROM run_rounds WHERE run_id = ? GROUP BY round ORDER BY round
 """
+
+ENDPOINTS_OF_RUN = """
+SELECT endpoint, requests, sequences, failures, set_aside, last_error, updated_at
+FROM run_endpoints WHERE run_id = ? ORDER BY endpoint
+"""

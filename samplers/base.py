@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cotfactory.storage import PromptRecord
 from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.ids import xxh3_id
+from cotfactory.storage.text import storable
 
 R1_SUFFIX = "Please reason step by step, and put your final answer within \\boxed{}."
 
@@ -62,6 +63,12 @@ class Completion:
     # Completion tokens of the whole request, on the first completion of a request whose per-completion
     # counts are unknown (an OpenAI server's usage with n > 1): enough for throughput figures.
     request_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        # a server's JSON can carry lone surrogates ("\udc80"): escaped here, so ids, checks and the store work
+        object.__setattr__(self, "text", storable(self.text))
+        if self.reasoning is not None:
+            object.__setattr__(self, "reasoning", storable(self.reasoning))
 
 
 @runtime_checkable

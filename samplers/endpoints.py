@@ -11,6 +11,7 @@ class Endpoint:
         self.concurrency = concurrency
         self.outstanding = 0  # sequences sent or waiting for a request slot here
         self.failures = 0  # in a row
+        self.failed = 0  # in all
         self.set_aside_until = 0.0
         self.last_error = "no request yet"
         self.requests = 0

@@ -117,11 +117,12 @@ class OpenAIHttpSampler:
         return f"OpenAIHttpSampler({self.config.url!r}, model={self.config.model!r})"
 
     def endpoint_counts(self) -> dict[str, dict[str, int | str]]:
-        """Per endpoint: requests answered, sequences received, whether it is set aside now, its last error."""
+        """Per endpoint: requests answered, sequences received, failed requests, whether it is set aside now, its
+        last error."""
         now = time.monotonic()
         return {
-            e.url: {"requests": e.requests, "sequences": e.sequences, "set_aside": int(not e.healthy(now)),
-                    "last_error": e.last_error}
+            e.url: {"requests": e.requests, "sequences": e.sequences, "failures": e.failed,
+                    "set_aside": int(not e.healthy(now)), "last_error": e.last_error}
             for e in self.endpoints
         }  # fmt: skip
 
@@ -137,6 +138,7 @@ class OpenAIHttpSampler:
 
     def _failed(self, endpoint: Endpoint, problem: str) -> None:
         endpoint.failures += 1
+        endpoint.failed += 1
         endpoint.last_error = problem
         if (
             len(self.endpoints) > 1

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from cotfactory.samplers.base import Completion, SamplingParams
 from cotfactory.storage import InputError, PromptRecord
@@ -36,10 +36,15 @@ class ReplayConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     paths: list[Path]
+    model: str = Field("replay", description="The name the replayed samples are stored under")
     problem_field: str | None = None
     completion_field: str | None = None
     reasoning_field: str | None = None
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+
+    def file_problems(self) -> list[str]:
+        """Trace files that cannot be read (checked when a run config loads)."""
+        return [f"paths[{index}]: cannot read {path}" for index, path in enumerate(self.paths) if not path.is_file()]
 
 
 def _int_or_none(value: Any) -> int | None:

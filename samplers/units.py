@@ -34,13 +34,18 @@ Done = Callable[[Unit, list[Completion]], None]
 class UnitQueue:
     """Units waiting to be sampled. A unit is outstanding from `put` until the run `settle`s it (stored, and its
     next round queued if it needs one); `get` blocks while nothing waits but something is outstanding, and
-    returns None once the run's work is done or the queue is closed (a failure), or `stop` is set (Ctrl-C)."""
+    returns None once the run's work is done or the queue is closed (a failure), or `stop` is set (Ctrl-C).
 
-    def __init__(self, stop: threading.Event | None = None) -> None:
+    Backpressure: while `max_unstored` sampled units wait to be stored (`sampled` to `settle`), no new unit is
+    handed out, so a sampler faster than checking and storing never piles completions up in memory."""
+
+    def __init__(self, stop: threading.Event | None = None, max_unstored: int | None = None) -> None:
         self._stop = stop
         self._changed = threading.Condition()
         self._waiting: deque[Unit] = deque()
         self._outstanding = 0
+        self._unstored = 0
+        self._max_unstored = max_unstored
         self._closed = False
 
     def put(self, unit: Unit) -> None:
@@ -51,11 +56,20 @@ class UnitQueue:
             self._outstanding += 1
             self._changed.notify_all()
 
+    def sampled(self) -> None:
+        """One unit's completions are in and wait to be stored."""
+        with self._changed:
+            self._unstored += 1
+
     def settle(self) -> None:
         """One outstanding unit is finished with."""
         with self._changed:
             self._outstanding -= 1
+            self._unstored = max(0, self._unstored - 1)
             self._changed.notify_all()
+
+    def _held_back(self) -> bool:
+        return self._max_unstored is not None and self._unstored >= self._max_unstored
 
     def close(self) -> None:
         """Hand out no more units; those waiting are dropped (a rerun samples them)."""
@@ -73,7 +87,7 @@ class UnitQueue:
             while True:
                 if self.closed:
                     return None
-                if self._waiting:
+                if self._waiting and not self._held_back():
                     return self._waiting.popleft()
                 if self._outstanding == 0:
                     return None
@@ -82,7 +96,7 @@ class UnitQueue:
     def try_get(self) -> Unit | None:
         """A waiting unit, or None at once when none waits (an engine with work of its own must not block)."""
         with self._changed:
-            if self.closed or not self._waiting:
+            if self.closed or not self._waiting or self._held_back():
                 return None
             return self._waiting.popleft()
 
@@ -93,7 +107,7 @@ class UnitQueue:
             return []
         taken = [first]
         with self._changed:
-            while self._waiting and len(taken) < most and not self.closed:
+            while self._waiting and len(taken) < most and not self.closed and not self._held_back():
                 taken.append(self._waiting.popleft())
         return taken
 

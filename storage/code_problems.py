@@ -41,6 +41,8 @@ class CodeTests(BaseModel):
     setup: str = ""  # code run once before the asserts (HumanEval's `check` definition, MBPP's setup)
     function: str | None = None  # the function `calls` call
     calls: list[CallCase] = Field(default_factory=list)
+    # APPS stores a call's expected value wrapped in a one-element list, and its judge accepts both forms
+    expected_wrapped: bool = False
     time_limit_s: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
@@ -108,7 +110,7 @@ def _from_input_output(value: Any) -> dict[str, Any]:
             raise CodeTestsError("field 'input_output': with `fn_name`, each input is a list of arguments")
         pairs = zip(spec["inputs"], spec["outputs"], strict=True)
         calls = [{"args": list(args), "expected": expected} for args, expected in pairs]
-        return {"function": spec["fn_name"], "calls": calls}
+        return {"function": spec["fn_name"], "calls": calls, "expected_wrapped": True}
     return {"stdio": _stdio(spec["inputs"], spec["outputs"], "input_output")}
 
 

@@ -308,6 +308,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         GROUP BY o.run_id, p.prompt_id, p.source, p.domain;
         """,
     ),
+    Migration(
+        9,
+        "per-endpoint counts of a run's sampler",
+        """
+        -- What each server of a run's fleet answered, summed over the run's invocations; the state columns
+        -- are as of the last commit.
+        CREATE TABLE run_endpoints (
+            run_id VARCHAR NOT NULL,
+            endpoint VARCHAR NOT NULL,
+            requests BIGINT NOT NULL,
+            sequences BIGINT NOT NULL,
+            failures BIGINT NOT NULL,
+            set_aside BOOLEAN NOT NULL,
+            last_error VARCHAR,
+            updated_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (run_id, endpoint)
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

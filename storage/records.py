@@ -4,9 +4,10 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cotfactory.storage.ids import prompt_id_for, sample_id_for
+from cotfactory.storage.text import storable_value
 
 Domain = Literal["math", "code", "choice", "general"]
 RunStatus = Literal["running", "completed", "failed", "cancelled"]
@@ -36,6 +37,12 @@ class Record(BaseModel):
     def columns(cls) -> list[str]:
         """Column names in table order."""
         return list(cls.model_fields)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, values: Any) -> Any:
+        # every string a row holds can be encoded (lone surrogates escaped): no row can fail its write
+        return storable_value(values) if isinstance(values, dict) else values
 
 
 class PromptRecord(Record):

@@ -86,3 +86,29 @@ def test_bad_lines_are_reported_and_nothing_is_checked(tmp_path: Path) -> None:
     assert result.returncode == 1 and result.stdout == ""
     assert f"{path}:2: not valid JSON" in result.stderr
     assert f"{path}:3: missing completion field" in result.stderr
+
+
+def test_hostile_text_passes_through_check_to_the_file_and_the_terminal(tmp_path: Path) -> None:
+    """Lone surrogates (as JSON escapes), NULs, invalid UTF-8 in a code program's output and a 1 MiB line:
+    every row gets its verdict, in a file and on stdout."""
+    program = "import sys\\nsys.stdout.buffer.write(b'\\\\xff')\\nraise ValueError('\\\\udc80')"
+    rows = [
+        {"id": "surrogate\udc80", "problem": "What is 2+2?", "reference": "4",
+         "completion": f"<think>{REASONING} \udc80\ud800 \x00</think>\\boxed{{4}}"},
+        {"id": "huge", "problem": "What is 2+2?", "reference": "4",
+         "completion": f"<think>{REASONING} {'word ' * 210_000}</think>\\boxed{{4}}"},
+        {"id": "code", "problem": "Print 3.", "tests": {"stdio": [{"input": "", "output": "3"}]},
+         "completion": f"<think>{REASONING}</think>\n```python\n{program}\n```"},
+    ]  # fmt: skip
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))  # ASCII JSON: surrogates as escapes
+    out = tmp_path / "verdicts.jsonl"
+    to_file = run_cli("check", str(path), "--out", str(out), cwd=tmp_path)
+    assert to_file.returncode == 0, to_file.stderr
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [line["id"] for line in lines] == ["surrogate\\udc80", "huge", "code"]
+    assert lines[0]["accepted"] and lines[2]["reason"] == "runtime_error"
+    assert "\\udc80" in next(v["detail"] for v in lines[2]["verdicts"] if v["check"] == "code_tests")
+    to_terminal = run_cli("check", str(path), cwd=tmp_path)
+    assert to_terminal.returncode == 0, to_terminal.stderr
+    assert [json.loads(line)["id"] for line in to_terminal.stdout.splitlines()] == [line["id"] for line in lines]

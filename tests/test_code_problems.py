@@ -64,7 +64,8 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     [
         (APPS_STDIO, None, {"stdio": [{"input": "1 2\n", "output": "3\n"}, {"input": "3 4\n", "output": "7\n"}]}),
         (TACO_CALL, None, {"function": "double", "calls": [{"args": [1], "expected": [2]},
-                                                           {"args": [5], "expected": [10]}], "time_limit_s": 2.0}),
+                                                           {"args": [5], "expected": [10]}], "time_limit_s": 2.0,
+                        "expected_wrapped": True}),
         (CODE_CONTESTS, "description", {"stdio": [{"input": "abc\n", "output": "cba\n"},
                                                   {"input": "xy\n", "output": "yx\n"}], "time_limit_s": 2.5}),
         (HUMANEVAL, None, {"setup": HUMANEVAL["test"], "asserts": ["check(add)"]}),

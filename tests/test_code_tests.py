@@ -70,7 +70,7 @@ def test_the_first_failing_case_is_named() -> None:
     verdict = check("def add(a, b):\n    return a + b + 1", ADD_CALLS)
     assert verdict.detail == "test 1 of 2: add(1, 2) returned 4, expected 3"
     verdict = check("def add(a, b):\n    return a * b", ADD_ASSERTS)
-    assert verdict.detail == "test 1 of 2: assert add(1, 2) == 3 failed"
+    assert verdict.detail == "test 1 of 2: assert add(1, 2) == 3 failed: the call returned 2"
     verdict = check("print(1 / 0)", SUM_STDIO)
     assert verdict.detail.startswith("test 1 of 3: exit code 1: Traceback") and "ZeroDivisionError" in verdict.detail
 

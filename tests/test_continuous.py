@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import run_cli
 from openai_server import OpenAIServer
 from r1_answers import CASES, problem_of, r1_style
 from run_configs import http_run_config, write_config
@@ -100,7 +101,8 @@ def test_a_fleet_fails_only_when_every_endpoint_is_down_naming_each() -> None:
 def test_a_run_over_a_fleet_with_one_endpoint_failing_mid_run_completes(prefect_api: str, tmp_path: Path) -> None:
     with OpenAIServer(r1_style) as healthy, OpenAIServer(r1_style) as failing:
         failing.fail_after = 2  # answers twice, then goes away
-        sampler = {"base_urls": [healthy.url, failing.url], "max_concurrency": 1, "max_retries": 3}
+        sampler = {"base_urls": [healthy.url, failing.url], "max_concurrency": 1, "max_retries": 3,
+                   "endpoint_failures": 1}  # fmt: skip
         raw = http_run_config(tmp_path, healthy.url, sampler=sampler, max_rounds=2)
         del raw["sampler"]["base_url"]
         summary = generate(load_config(write_config(tmp_path, raw)))
@@ -113,6 +115,17 @@ def test_a_run_over_a_fleet_with_one_endpoint_failing_mid_run_completes(prefect_
     assert query("SELECT sum(samples) AS s FROM run_rounds", db).rows() == [(query(
         "SELECT count(*) FROM outcomes", db).item(),)]  # fmt: skip
     assert len(failing.requests) >= 3 and len(healthy.requests) >= 7
+    # What each server did is in the store (and in `status`): every unit answered once, by one of them.
+    endpoints = dict(query("SELECT endpoint, requests FROM run_endpoints", db).rows())
+    assert endpoints == {healthy.url + "/chat/completions": 7, failing.url + "/chat/completions": 2}
+    failing_url = failing.url + "/chat/completions"
+    ((failures, set_aside),) = query(
+        "SELECT failures, set_aside FROM run_endpoints WHERE endpoint = ?", db, params=[failing_url]
+    ).rows()
+    assert failures >= 1 and set_aside
+    status = run_cli("status", summary.run_id, "--db", str(db))
+    assert status.returncode == 0, status.stderr
+    assert failing.url in status.stdout and "set_aside" in status.stdout
 
 
 @pytest.mark.slow

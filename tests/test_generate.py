@@ -215,6 +215,14 @@ def test_sigkill_mid_run_then_rerun_completes_without_resampling(prefect_api: st
             timeout=600,
         )
         assert rerun.returncode == 0, rerun.stderr
+        # the progress (on stderr) shows what the server answered
+        endpoint_line = next(line for line in rerun.stderr.splitlines() if "127.0.0.1" in line)
+        assert endpoint_line.split()[-4:] == [
+            str(5 - len(stored_before)),
+            str(2 * (5 - len(stored_before))),
+            "0",
+            "up",
+        ]
         per_prompt = rows(
             db, "SELECT prompt_id, count(*), count(DISTINCT sample_index) FROM samples GROUP BY prompt_id"
         )

@@ -34,7 +34,7 @@ CASES = [
     ("japanese kana in english", EN * 10 + "ですね", "en", "language_mixed"),
     ("korean in english", EN * 10 + "겠습니다 then", "en", "language_mixed"),
     ("russian words in english", EN * 10 + "так что the sum is 4.", "en", "language_mixed"),
-    ("quoted chinese in english", EN * 10 + 'The problem says "求和" which means sum.', "en", None),
+    ("quoted chinese the problem does not say", EN * 10 + 'I think "求和" means sum.', "en", "language_mixed"),
     ("english sentence in chinese", ZH * 10 + "Let me double check this.", "zh", "language_mixed"),
     ("english words inside chinese math", ZH * 10 + "由 Vieta 定理，x 与 y 的和为 5。", "zh", None),
     ("half english half chinese", ZH + " ".join(["word"] * 200), "zh", "language_mixed"),

@@ -3,9 +3,11 @@ only), private memory-backed `/tmp` and work dir, no network, a cleared environm
 an unprivileged uid and memory and cpu cgroups per concurrent slot (as root), a wall-clock kill and an output
 cap.
 
-Programs see `/sandbox/<name>` (read-only copies of the files given) and run in `/work`. The sandbox's pid 1 is
-bubblewrap's reaper; when the program ends, or bubblewrap is killed, the kernel ends every process left in its
-pid namespace, so a forked-off grandchild cannot outlive the run.
+Programs see `/sandbox/<name>` (read-only copies of the files given) and run in `/work`. The program itself is
+the sandbox's pid 1 (`--as-pid-1`): no other process of the sandbox exists whose memory or descriptors it could
+tamper with, and the exit status bubblewrap reports is the kernel's. When the run ends, pid 1 is killed from
+outside (through `--info-fd` and a pidfd), which ends every process of its pid namespace; as root, the slot's
+cgroups are then emptied and checked empty before the slot's next run.
 """
 
 import dataclasses
@@ -22,7 +24,7 @@ from pathlib import Path
 from cotfactory.filters.checks import CheckSetupError
 from cotfactory.filters.sandbox.cgroup import slot_cgroup
 from cotfactory.filters.sandbox.limits import Limits
-from cotfactory.filters.sandbox.process import ProcessResult, memory_file, run_capped
+from cotfactory.filters.sandbox.process import Conversation, ProcessResult, memory_file, run_capped
 from cotfactory.filters.sandbox.seccomp_policy import seccomp_bpf
 from cotfactory.filters.sandbox.slots import DEFAULT_BASE_UID, hold_slot
 
@@ -74,7 +76,7 @@ class Sandbox:
     unsafe_local_exec: bool = False
     base_uid: int = DEFAULT_BASE_UID
 
-    def _bwrap_argv(self, limits: Limits, files: Mapping[str, int], seccomp_fd: int) -> list[str]:
+    def _bwrap_argv(self, limits: Limits, files: Mapping[str, int], seccomp_fd: int, info_fd: int) -> list[str]:
         bwrap = _tool("bwrap")
         # bubblewrap 0.8+ also shuts user namespaces inside; older ones rely on the seccomp filter for that
         nested = ["--disable-userns"] if "--disable-userns" in _bwrap_help(bwrap) else []
@@ -82,7 +84,9 @@ class Sandbox:
             bwrap, "--unshare-all", "--unshare-user", *nested, "--die-with-parent", "--new-session",
             "--ro-bind", "/usr", "/usr",
             "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-            "--proc", "/proc", "--dev", "/dev",
+            "--proc", "/proc", "--dev", "/dev", "--as-pid-1", "--info-fd", str(info_fd),
+            # no pseudo-terminals: the host's pty pool is shared by every devpts instance
+            "--tmpfs", "/dev/pts",
             "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
             "--size", str(limits.tmp_mb << 20), "--tmpfs", WORK_DIR,
             # bubblewrap's /dev is an unbounded tmpfs: only its device nodes and a capped /dev/shm stay writable
@@ -93,38 +97,60 @@ class Sandbox:
         return [*argv, "--remount-ro", "/", "--chdir", WORK_DIR, "--seccomp", str(seccomp_fd), "--"]
 
     def run(
-        self, files: Mapping[str, bytes], entry: str, args: Sequence[str] = (), *, stdin: bytes = b"", limits: Limits
+        self,
+        files: Mapping[str, bytes],
+        entry: str,
+        args: Sequence[str] = (),
+        *,
+        stdin: bytes = b"",
+        limits: Limits,
+        conversation: Conversation | None = None,
     ) -> ProcessResult:
-        """Run `python -I <code dir>/<entry> args...` with `files` in the code dir."""
+        """Run `python -I <code dir>/<entry> args...` with `files` in the code dir; with a `conversation`, its
+        stdin is a pipe the conversation writes to as the program's output comes (`stdin` unused)."""
         if self.unsafe_local_exec:
-            return self._run_unsafe(files, entry, args, stdin, limits)
+            return self._run_unsafe(files, entry, args, stdin, limits, conversation)
         fds = {name: memory_file(content, name) for name, content in files.items()}
         seccomp_fd = memory_file(seccomp_bpf(), "seccomp")
+        info = os.pipe()
+        os.set_inheritable(info[1], True)
         try:
             with hold_slot(self.slots, self.base_uid) as slot:
                 argv = [
                     *limits.prlimit_argv(_tool("prlimit"), count_processes=True),
-                    *self._bwrap_argv(limits, fds, seccomp_fd),
+                    *self._bwrap_argv(limits, fds, seccomp_fd, info[1]),
                     self.python, "-I", f"{CODE_DIR}/{entry}", *args,
                 ]  # fmt: skip
                 cgroup = slot_cgroup(slot.index, self.base_uid) if slot.uid is not None else None
                 if cgroup is None:
-                    return self._capped(argv, stdin, limits, [*fds.values(), seccomp_fd], slot.uid)
+                    return self._capped(argv, stdin, limits, [*fds.values(), seccomp_fd], slot.uid, info, conversation)
                 # Join the cgroups as root, then become the slot's uid: every process of the run is in them.
+                cgroup.empty_out()  # raises if a process of an earlier run is still there
                 cgroup.set_limits(limits.total_memory_bytes, limits.cpus)
                 kills = cgroup.oom_kills()
                 uid = str(slot.uid)
                 procs = ":".join(map(str, cgroup.procs))
                 joined = ["/bin/sh", "-c", JOIN_CGROUPS, procs, _tool("setpriv"),
                           "--reuid", uid, "--regid", uid, "--clear-groups", "--", *argv]  # fmt: skip
-                result = self._capped(joined, stdin, limits, [*fds.values(), seccomp_fd], None)
+                try:
+                    fds_kept = [*fds.values(), seccomp_fd]
+                    result = self._capped(joined, stdin, limits, fds_kept, None, info, conversation)
+                finally:
+                    cgroup.empty_out()
                 return dataclasses.replace(result, memory_killed=cgroup.oom_kills() > kills)
         finally:
-            for fd in [*fds.values(), seccomp_fd]:
+            for fd in [*fds.values(), seccomp_fd, *info]:
                 os.close(fd)
 
     def _capped(
-        self, argv: list[str], stdin: bytes, limits: Limits, fds: list[int], user: int | None
+        self,
+        argv: list[str],
+        stdin: bytes,
+        limits: Limits,
+        fds: list[int],
+        user: int | None,
+        info: tuple[int, int],
+        conversation: Conversation | None,
     ) -> ProcessResult:
         return run_capped(
             argv,
@@ -134,10 +160,18 @@ class Sandbox:
             pass_fds=fds,
             env=SANDBOX_ENV,
             user=user,
+            info_fd=info,
+            conversation=conversation,
         )
 
     def _run_unsafe(
-        self, files: Mapping[str, bytes], entry: str, args: Sequence[str], stdin: bytes, limits: Limits
+        self,
+        files: Mapping[str, bytes],
+        entry: str,
+        args: Sequence[str],
+        stdin: bytes,
+        limits: Limits,
+        conversation: Conversation | None,
     ) -> ProcessResult:
         with tempfile.TemporaryDirectory(prefix="cotfactory-unsafe-") as folder:
             code, work = Path(folder, "code"), Path(folder, "work")
@@ -150,8 +184,9 @@ class Sandbox:
             argv = [*prlimit, self.python, "-I", str(code / entry), *args]
             env = {**SANDBOX_ENV, "HOME": str(work)}
             return run_capped(
-                argv, stdin=stdin, timeout_s=limits.wall_s, max_output_bytes=limits.output_bytes, env=env, cwd=work
-            )
+                argv, stdin=stdin, timeout_s=limits.wall_s, max_output_bytes=limits.output_bytes, env=env, cwd=work,
+                conversation=conversation,
+            )  # fmt: skip
 
     def check_available(self) -> None:
         """Build the sandbox once and run a probe in it; SandboxUnavailable names what is missing."""

@@ -7,13 +7,21 @@ included; past it the kernel kills a process, which the cgroup's `oom_kill` coun
 wall-clock kill), and its cpu cgroup gives them one core's time together.
 """
 
+import contextlib
 import logging
 import os
+import signal
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not end a run cleanly (a process outlived it); the slot is not reused."""
+
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PERIOD_US = 100_000
@@ -45,6 +53,22 @@ class SlotCgroup:
             if self.cpu is not None:
                 (self.cpu / "cpu.cfs_period_us").write_text(str(PERIOD_US))
                 (self.cpu / "cpu.cfs_quota_us").write_text(str(quota))
+
+    def pids(self) -> list[int]:
+        """The processes in the slot now (the memory hierarchy holds every process of a run)."""
+        return [int(line) for line in (self.memory / "cgroup.procs").read_text().split()]
+
+    def empty_out(self, timeout_s: float = 10.0) -> None:
+        """Kill every process left in the slot and wait until none is; SandboxError if some survive. Run
+        after each program and before the next, so a slot's next run starts from an empty slot."""
+        deadline = time.monotonic() + timeout_s
+        while pids := self.pids():
+            if time.monotonic() > deadline:
+                raise SandboxError(f"processes {pids[:10]} of the sandbox slot {self.memory} survive SIGKILL")
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.01)  # a killed process leaves the cgroup when the kernel has torn it down
 
     def oom_kills(self) -> int:
         """How many processes the kernel killed in this cgroup for memory, ever."""

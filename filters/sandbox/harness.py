@@ -1,8 +1,12 @@
-"""Runs inside the sandbox (standard library only): loads the program, then runs assert-style or call-style
-cases one by one, each under a time limit, and prints one result line, tagged with the run's nonce.
+"""Runs inside the sandbox (standard library only): loads the program, then runs the test cases it is sent one
+at a time, each under a time limit, and reports each one's outcome on its own tagged line.
 
-Call cases get only the arguments: the expected values stay outside and are compared there. Assert cases
-carry their expected values with them; a program that tampers with this harness could fake their result.
+The checker outside sends a case only after the previous case's report came, and times each case on its own
+clock, so a program that switches off this harness's timer still runs out of time. Call cases get only the
+arguments: the returned value is reported, typed, and compared outside with an expected value that never
+enters the sandbox. Assert cases run their statement here; a program that tampers with this harness could fake
+their outcome, never a call case's. The tag only tells report lines from the program's own output: nothing a
+report line says is trusted beyond what the checker outside can verify.
 """
 
 import json
@@ -24,12 +28,49 @@ def _on_alarm(signum: int, frame: object) -> None:
     raise CaseTimeout
 
 
-def _plain(value: object) -> object:
-    """The value as JSON sees it (tuples become lists); unrepresentable values become their repr."""
-    try:
-        return json.loads(json.dumps(value))
-    except (TypeError, ValueError):
-        return {"__repr__": repr(value)}
+def typed(value: object, depth: int = 0) -> object:
+    """The value as JSON that keeps Python's types apart: tuples, sets and dicts (any keys) are tagged; a
+    value of any other type is its repr, which equals no expected value."""
+    if depth > 100:
+        return {"__repr__": "too deep"}
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value if type(value) is int else {"__repr__": repr(value)}
+    if isinstance(value, float):
+        return (
+            value
+            if type(value) is float and value == value and abs(value) != float("inf")
+            else {"__float__": repr(value)}
+        )
+    if type(value) is list:
+        return [typed(item, depth + 1) for item in value]
+    if type(value) is tuple:
+        return {"__tuple__": [typed(item, depth + 1) for item in value]}
+    if type(value) in (set, frozenset):
+        return {"__set__": [typed(item, depth + 1) for item in value]}
+    if type(value) is dict:
+        return {"__dict__": [[typed(key, depth + 1), typed(item, depth + 1)] for key, item in value.items()]}
+    return {"__repr__": repr(value)[:300]}
+
+
+def untyped(value: object) -> object:
+    """Typed JSON (as `typed` writes it) back as Python values: the arguments of a call."""
+    if isinstance(value, list):
+        return [untyped(item) for item in value]
+    if isinstance(value, dict) and len(value) == 1:
+        ((tag, inner),) = value.items()
+        if tag == "__tuple__":
+            return tuple(untyped(item) for item in inner)
+        if tag == "__set__":
+            return {untyped(item) for item in inner}
+        if tag == "__dict__":
+            return {untyped(key): untyped(item) for key, item in inner}
+        if tag == "__float__":
+            return float(inner)
+    if isinstance(value, dict):
+        return {key: untyped(item) for key, item in value.items()}
+    return value
 
 
 def _raised_in_program(error: BaseException) -> bool:
@@ -66,39 +107,48 @@ def _function(namespace: dict[str, object], name: str) -> object:
     return None
 
 
+def _run_case(case: dict, namespace: dict[str, object], limit: float) -> list[object]:
+    if "assert" in case:
+        outcome = _attempt(lambda: exec(compile(case["assert"], "test", "exec"), namespace), limit, test_code=True)
+        return [outcome[0], None if outcome[0] == "pass" else outcome[1]]
+    function = _function(namespace, case["call"])
+    if not callable(function):
+        return ["error", f"NameError: the program defines no function {case['call']!r}"]
+    return _attempt(lambda: typed(function(*untyped(case["args"]))), limit)
+
+
 def main() -> None:
-    nonce = sys.argv.pop(1)  # out of the program's sight (it still could dig it out of this frame)
     here = os.path.dirname(os.path.abspath(__file__))
-    with open(os.path.join(here, "cases.json")) as file:
-        spec = json.load(file)
-    with open(os.path.join(here, "main.py")) as file:
+    requests = os.fdopen(os.dup(0), "r", encoding="utf-8")  # the case stream, taken before the program runs
+    report = os.fdopen(os.dup(1), "w", encoding="utf-8", errors="backslashreplace")
+    empty = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(empty, 0)  # the program's own stdin is empty
+    os.close(empty)
+    opening = json.loads(requests.readline())
+    tag, limit, setup = opening["tag"], float(opening["time_limit_s"]), opening.get("setup") or ""
+    del opening
+
+    def send(entry: list[object]) -> None:
+        sys.stdout.flush()
+        report.write("\n" + tag + json.dumps(entry) + "\n")
+        report.flush()
+
+    with open(os.path.join(here, "main.py"), encoding="utf-8", errors="surrogateescape") as file:
         program = file.read()
-    report = os.fdopen(os.dup(1), "w")  # a copy of stdout taken before the program can close it
     signal.signal(signal.SIGALRM, _on_alarm)
     namespace: dict[str, object] = {"__name__": "__solution__"}
-    limit = float(spec["time_limit_s"])
-    results: list[list[object]] = []
     loaded = _attempt(lambda: exec(compile(program, "main.py", "exec"), namespace), limit)
+    send([LOAD, loaded[0], None if loaded[0] == "pass" else loaded[1]])
     if loaded[0] != "pass":
-        results.append([LOAD, *loaded])
-    elif spec.get("setup"):
-        prepared = _attempt(lambda: exec(compile(spec["setup"], "tests", "exec"), namespace), limit)
+        os._exit(0)
+    if setup:
+        prepared = _attempt(lambda: exec(compile(setup, "tests", "exec"), namespace), limit)
+        send([SETUP, prepared[0], None if prepared[0] == "pass" else prepared[1]])
         if prepared[0] != "pass":
-            results.append([SETUP, *prepared])
-    if not results:
-        for case in spec.get("asserts", []):
-            outcome = _attempt(lambda case=case: exec(compile(case, "test", "exec"), namespace), limit, test_code=True)
-            results.append([outcome[0], None if outcome[0] == "pass" else outcome[1]])
-        for args in spec.get("calls", []):
-            function = _function(namespace, spec["function"])
-            if not callable(function):
-                results.append(["error", f"NameError: the program defines no function {spec['function']!r}"])
-                continue
-            outcome = _attempt(lambda args=args, function=function: _plain(function(*args)), limit)
-            results.append(outcome)
-    sys.stdout.flush()
-    report.write("\n" + nonce + json.dumps(results) + "\n")
-    report.flush()
+            os._exit(0)
+    for line in requests:  # the next case comes only after this one's report
+        case = json.loads(line)
+        send([case["index"], *_run_case(case, namespace, limit)])
     os._exit(0)  # skip interpreter teardown: the program's atexit hooks and threads do not decide the result
 
 

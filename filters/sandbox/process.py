@@ -9,6 +9,9 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
+
+from cotfactory.filters.sandbox.namespace_init import NamespaceInit
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,19 @@ def memory_file(content: bytes, name: str = "input") -> int:
     return fd
 
 
+class Conversation(Protocol):
+    """A program spoken to while it runs: what to send first, and what to send as its output comes in. The
+    program must answer by `deadline` (monotonic seconds; None: only the run's own wall clock applies)."""
+
+    deadline: float | None
+
+    def opening(self) -> bytes: ...
+
+    def heard(self, chunk: bytes) -> bytes | None:
+        """Told each piece of stdout; returns what to send next (b"": nothing yet; None: close its stdin)."""
+        ...
+
+
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
@@ -51,10 +67,15 @@ def run_capped(
     env: dict[str, str] | None = None,
     cwd: str | None = None,
     user: int | None = None,
+    info_fd: tuple[int, int] | None = None,
+    conversation: Conversation | None = None,
 ) -> ProcessResult:
     """Run `argv` in a new session (its own process group). Stdout and stderr together may hold
-    `max_output_bytes`; past it, or past `timeout_s` of wall clock, the group is killed."""
-    input_fd = memory_file(stdin, "stdin")
+    `max_output_bytes`; past it, or past `timeout_s` of wall clock, the group is killed. `info_fd`: the (read,
+    write) ends of bubblewrap's info pipe (the caller closes them); the sandbox's pid 1 it names is killed when
+    the run ends. `conversation`: stdin is a pipe it writes to as the program's output comes in (`stdin` is
+    ignored), and its deadline is kept as the wall clock is."""
+    input_fd = memory_file(stdin, "stdin") if conversation is None else subprocess.PIPE
     started = time.monotonic()
     try:
         process = subprocess.Popen(
@@ -62,7 +83,7 @@ def run_capped(
             stdin=input_fd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            pass_fds=tuple(pass_fds),
+            pass_fds=(*pass_fds, *(info_fd[1:] if info_fd else ())),
             env=env if env is not None else {},
             cwd=cwd,
             start_new_session=True,
@@ -71,25 +92,40 @@ def run_capped(
             extra_groups=[] if user is not None else None,
         )
     finally:
-        os.close(input_fd)
+        if conversation is None:
+            os.close(input_fd)
+    init = NamespaceInit(info_fd[0], process.pid) if info_fd is not None else None
     captured = {"stdout": bytearray(), "stderr": bytearray()}
     timed_out = exceeded = False
     deadline = started + timeout_s
     assert process.stdout is not None and process.stderr is not None
+    talk = _Talk(process, conversation) if conversation is not None else None
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ, "stdout")
         selector.register(process.stderr, selectors.EVENT_READ, "stderr")
-        while selector.get_map():
-            remaining = deadline - time.monotonic()
+        if init is not None:
+            selector.register(init.info_fd, selectors.EVENT_READ, "info")
+        while any(key.data in ("stdout", "stderr") for key in selector.get_map().values()):
+            if talk is not None:
+                talk.update(selector)
+            remaining = min(deadline, talk.deadline if talk is not None else deadline) - time.monotonic()
             if remaining <= 0:
                 timed_out = True
                 break
             for key, _ in selector.select(remaining):
+                if key.data == "stdin":
+                    talk.write()  # type: ignore[union-attr]
+                    continue
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
                     selector.unregister(key.fileobj)
                     continue
+                if key.data == "info":
+                    init.feed(chunk)  # type: ignore[union-attr]
+                    continue
                 captured[key.data] += chunk
+                if talk is not None and key.data == "stdout":
+                    talk.heard(chunk)
                 if len(captured["stdout"]) + len(captured["stderr"]) > max_output_bytes:
                     exceeded = True
                     break
@@ -106,8 +142,16 @@ def run_capped(
             _kill_group(process)
             returncode = process.wait()
     _kill_group(process)  # anything the program left in its group
+    if init is not None:
+        with contextlib.suppress(BlockingIOError):  # what the monitor wrote after the last read, if anything
+            os.set_blocking(init.info_fd, False)
+            init.feed(os.read(init.info_fd, 65536))
+        if not init.kill_and_wait():
+            raise OSError(f"the sandbox's pid 1 survived SIGKILL for 10 s (monitor {process.pid})")
     process.stdout.close()
     process.stderr.close()
+    if talk is not None:
+        talk.close()
     return ProcessResult(
         None if timed_out or exceeded else returncode,
         bytes(captured["stdout"][:max_output_bytes]),
@@ -116,3 +160,58 @@ def run_capped(
         timed_out,
         exceeded,
     )
+
+
+class _Talk:
+    """The writing side of a conversation: bytes wait in a buffer and go out as the pipe takes them, so a
+    program that never reads its stdin cannot block the checker."""
+
+    def __init__(self, process: subprocess.Popen[bytes], conversation: Conversation) -> None:
+        assert process.stdin is not None
+        self.pipe = process.stdin
+        os.set_blocking(self.pipe.fileno(), False)
+        self.conversation = conversation
+        self.outgoing = bytearray(conversation.opening())
+        self.closing = False
+        self.registered = False
+
+    @property
+    def deadline(self) -> float:
+        return self.conversation.deadline if self.conversation.deadline is not None else float("inf")
+
+    def heard(self, chunk: bytes) -> None:
+        reply = self.conversation.heard(chunk)
+        if reply is None:
+            self.closing = True
+        else:
+            self.outgoing += reply
+
+    def update(self, selector: selectors.BaseSelector) -> None:
+        if self.pipe.closed:
+            return
+        if self.closing and not self.outgoing:
+            if self.registered:
+                selector.unregister(self.pipe)
+            self.close()
+            return
+        if self.outgoing and not self.registered:
+            selector.register(self.pipe, selectors.EVENT_WRITE, "stdin")
+            self.registered = True
+        elif not self.outgoing and self.registered:
+            selector.unregister(self.pipe)
+            self.registered = False
+
+    def write(self) -> None:
+        try:
+            sent = os.write(self.pipe.fileno(), self.outgoing[:65536])
+        except BlockingIOError:
+            return
+        except BrokenPipeError:  # the program closed its end: nothing more can reach it
+            self.outgoing.clear()
+            self.closing = True
+            return
+        del self.outgoing[:sent]
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.pipe.close()

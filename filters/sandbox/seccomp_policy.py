@@ -14,12 +14,15 @@ from functools import lru_cache
 from cotfactory.filters.checks import CheckSetupError
 
 # Kernel surface for escapes and for spying: tracing, mounts and namespaces, kernel keys and modules, raw
-# kernel interfaces (io_uring, bpf, perf), other processes' memory, and the clock and host identity.
+# kernel interfaces (io_uring, bpf, perf), other processes' memory, and the clock and host identity; and the
+# host-wide pools a program could exhaust for everyone (AIO contexts; ptys are taken away by the mount table).
 DENIED_SYSCALLS: tuple[str, ...] = (
     "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
     "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount",
     "fspick", "mount_setattr", "unshare", "setns",
     "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
+    # Linux AIO contexts come from one host-wide pool (fs.aio-max-nr): a program must not be able to drain it
+    "io_setup", "io_submit",
     "keyctl", "add_key", "request_key",
     "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load", "reboot",
     "swapon", "swapoff", "acct", "quotactl", "syslog", "vhangup", "iopl", "ioperm", "lookup_dcookie",
