@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
+from cotfactory.filters.answer_forms import ordered_elements, rewritten
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
 from cotfactory.storage.prompt_fields import boxed_contents, last_boxed
 
@@ -58,7 +59,7 @@ def _parse(text: str, extraction: Extraction, timeout: int) -> list[Any]:
 def _parse_gold(reference: str, extraction: Extraction, timeout: int) -> list[Any]:
     # Parsed once per prompt and worker (the cache). A bare answer is boxed so that any LaTeX in it is the
     # extraction target; one already delimited ($...$, \\boxed) is parsed as written.
-    reference = _normalize_words(reference)
+    reference = _normalize_words(rewritten(reference))
     if "latex" not in extraction:  # plain expressions only: nothing to box
         return _parse(normalize_number_text(reference) or reference, extraction, timeout)
     if "$" in reference or "\\boxed" in reference or "\\(" in reference or "\\[" in reference:
@@ -67,7 +68,7 @@ def _parse_gold(reference: str, extraction: Extraction, timeout: int) -> list[An
 
 
 def _parse_prediction(answer: str, extraction: Extraction, timeout: int) -> tuple[list[Any], str | None]:
-    boxes = [_normalize_words(box) for box in boxed_contents(answer)]
+    boxes = [_normalize_words(rewritten(box)) for box in boxed_contents(answer)]
     if len(boxes) == 1 and "latex" in extraction:
         boxed = f"\\boxed{{{normalize_number_text(boxes[0]) or boxes[0]}}}"
         return _parse(boxed, extraction, timeout), boxes[0]
@@ -123,6 +124,8 @@ class MathVerify:
                 "allow_set_relation_comp": self.allow_set_relation_comp,
                 "timeout_seconds": self.timeout_s,
             }
+            if boxed is not None and (ordered := self._ordered(sample.reference, boxed, options)) is not None:
+                return ordered
             try:
                 correct = verify(gold, prediction, raise_on_error=True, **options)
             except TimeoutException:
@@ -139,6 +142,27 @@ class MathVerify:
             return failed("wrong_answer", 0.0, f"math-verify could not read it: {error}"[:200])
         shown = str(prediction[-1])[:200]
         return passed(1.0, shown) if correct else failed("wrong_answer", 0.0, shown)
+
+    def _ordered(self, reference: str, boxed: str, options: dict[str, Any]) -> Verdict | None:
+        """A tuple or list reference against the boxed answer, element by element in order; None when the
+        reference is not ordered (math-verify compares it whole)."""
+        from math_verify import verify
+
+        gold_text = (boxed_contents(reference) or [reference])[-1]
+        if _NUMBER_LIKE.match(gold_text):  # `3,600` is one number
+            return None
+        pairs = ordered_elements(rewritten(gold_text), boxed)
+        if pairs is None:
+            return None
+        gold_parts, predicted_parts = pairs
+        if len(gold_parts) != len(predicted_parts):
+            return failed("wrong_answer", 0.0, f"{len(predicted_parts)} elements for {len(gold_parts)}: {boxed[:150]}")
+        for gold_part, predicted_part in zip(gold_parts, predicted_parts, strict=True):
+            gold = _parse_gold(gold_part, self.extraction, self.timeout_s)
+            predicted, _ = _parse_prediction(f"\\boxed{{{predicted_part}}}", self.extraction, self.timeout_s)
+            if not gold or not predicted or not verify(gold, predicted, **options):
+                return failed("wrong_answer", 0.0, f"element {predicted_part[:80]!r} for {gold_part[:80]!r} in order")
+        return passed(1.0, boxed[:200])
 
 
 _ANCHOR = re.compile(r"(?:answer|réponse|respuesta|antwort|答案|选)\s*(?:is|est|es|ist|是|为|:|：)?", re.IGNORECASE)

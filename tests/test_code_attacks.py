@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_sandbox import live_processes_of_uids
 
 from cotfactory.filters.checks import Sample, Verdict
 from cotfactory.filters.code_tests import CodeTestsCheck
@@ -64,15 +65,7 @@ def check(program: str, tests: CodeTests, checker: CodeTestsCheck = CHECK) -> Ve
 
 def sandbox_processes() -> list[str]:
     """Live (not zombie) processes of the slots' uids, and what the slot cgroups still hold."""
-    uids = range(DEFAULT_BASE_UID, DEFAULT_BASE_UID + SLOTS)
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            status = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines() if ":" in line)
-        except (OSError, ValueError):
-            continue
-        if int(status["Uid"].split()[0]) in uids and not status["State"].strip().startswith("Z"):
-            found.append(f"{entry.name}: {status['Name'].strip()}")
+    found = live_processes_of_uids(range(DEFAULT_BASE_UID, DEFAULT_BASE_UID + SLOTS))
     for index in range(SLOTS):
         cgroup = slot_cgroup(index, DEFAULT_BASE_UID)
         if cgroup is not None:
