@@ -4,9 +4,10 @@ that must account for exactly the cases sent, in order, before any of it counts.
 The harness inside tags its report lines, but the program runs in the same interpreter and can write such
 lines too. So a line is accepted only where the conversation expects it (the load stage, then the setup stage
 when there is one, then case 0, 1, ...), each case's answer must come within its time limit after it was
-sent (an answer to a case not yet sent is forged: the program knew neither its arguments nor when it would
-come), and a call's pass is decided by comparing its reported value here. A report that does not add up
-(a line out of order, a duplicate from a forked child, a malformed line) fails the tests.
+sent, carrying the token sent with it (an answer written before the case was read is forged: the program
+knew neither its arguments nor its token), and a call's pass is decided by comparing its reported value
+here. A report that does not add up (a line out of order, a duplicate from a forked child, a malformed line)
+fails the tests.
 """
 
 import json
@@ -38,6 +39,7 @@ class HarnessSession:
         self.deadline: float | None = None
         self._buffer = b""
         self._sent = -1  # the last case sent
+        self._token = ""  # and its token
 
     def opening(self) -> bytes:
         self.deadline = time.monotonic() + self.start_up_s + self.per_case_s
@@ -75,21 +77,24 @@ class HarnessSession:
         if not isinstance(waiting, int) or self._sent == waiting:
             return b""
         self._sent = waiting
+        # a fresh token per case, echoed with its answer: no answer can be written before the case is read
+        self._token = secrets.token_hex(8)
         self.deadline = time.monotonic() + self.per_case_s + GRACE_S
-        return (json.dumps(self.cases[waiting].message(waiting)) + "\n").encode()
+        return (json.dumps({**self.cases[waiting].message(waiting), "token": self._token}) + "\n").encode()
 
     def _accept(self, payload: bytes) -> None:
         try:
             entry = json.loads(payload)
-            key, kind, value = entry
-        except (ValueError, TypeError):
+            key = entry[0]
+            key, token, kind, value = entry if isinstance(key, int) else (key, self._token, *entry[1:])
+        except (ValueError, TypeError, KeyError, IndexError):
             self.problem = f"a malformed report line: {payload[:200]!r}"
             return
         if key != self.expected[0]:
             self.problem = f"a report for {key!r} where the one for {self.expected[0]!r} was due"
             return
-        if isinstance(key, int) and key != self._sent:  # an answer to a case it has not been asked yet
-            self.problem = f"a report for case {key} before that case was sent"
+        if isinstance(key, int) and (key != self._sent or token != self._token):  # not an answer to what was asked
+            self.problem = f"a report for case {key} that does not answer the case as sent"
             return
         if kind not in ("pass", "fail", "error", "timeout", "memory"):
             self.problem = f"a report of an unknown kind {kind!r}"

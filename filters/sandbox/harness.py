@@ -148,7 +148,7 @@ def main() -> None:
             os._exit(0)
     for line in requests:  # the next case comes only after this one's report
         case = json.loads(line)
-        send([case["index"], *_run_case(case, namespace, limit)])
+        send([case["index"], case["token"], *_run_case(case, namespace, limit)])
     os._exit(0)  # skip interpreter teardown: the program's atexit hooks and threads do not decide the result
 
 
