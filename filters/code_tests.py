@@ -171,8 +171,7 @@ def _unanswered(session: HarnessSession, result: ProcessResult, per_case: float,
     if failure is not None and failure.kind in ("output", "memory"):
         return failure
     if session.late is not None:
-        what = "loading the program" if session.late == "load" else "the tests' setup" if session.late == "setup" \
-            else "the case"  # fmt: skip
+        what = {"load": "loading the program", "setup": "the tests' setup"}.get(str(session.late), "the case")
         return CaseOutcome("timeout", f"{what} gave no answer within {per_case:g}s (timed outside the program)")
     return failure or CaseOutcome("error", "the program ended the test run")
 

@@ -179,7 +179,7 @@ class LanguageConsistency:
         if self.same_script:
             detector(tuple(sorted(set(self.same_script))))  # fail at config time, not in a worker
 
-    def _is_foreign(self, token: Token, classifier: Classifier) -> bool:
+    def _is_foreign(self, token: Token) -> bool:
         if token.script == TARGET:
             return False
         if token.script == "Latn":
@@ -187,11 +187,11 @@ class LanguageConsistency:
             return not (len(token.text) == 1 or token.text.lower() in MATH_TERMS or token.text.isupper())
         return True
 
-    def _fragments(self, text: str, words: list[Token], classifier: Classifier) -> list[str]:
+    def _fragments(self, text: str, words: list[Token]) -> list[str]:
         fragments: list[str] = []
         run: list[Token] = []
         for token in words:
-            foreign = self._is_foreign(token, classifier)
+            foreign = self._is_foreign(token)
             joined = run and _SEPARATOR.match(text[run[-1].end : token.start])
             if foreign and (not run or joined):
                 run.append(token)
@@ -212,9 +212,9 @@ class LanguageConsistency:
         language = sample.target_language or detect_language(sample.problem)
         classifier = Classifier(_target_scripts(language))
         text, words = self._words(sample.reasoning, classifier, sample.problem)
-        foreign = sum(self._is_foreign(t, classifier) for t in words)
+        foreign = sum(self._is_foreign(t) for t in words)
         share = 1.0 if not words else 1 - foreign / len(words)
-        fragments = self._fragments(text, words, classifier)
+        fragments = self._fragments(text, words)
         if fragments:
             return failed("language_mixed", share, f"{language} reasoning with {fragments[0][:80]!r}")
         if self.same_script and language in self.same_script and words:
@@ -229,9 +229,9 @@ class LanguageConsistency:
             return failed("language_mixed", share, f"{share:.1%} {language}")
         if self.check_answer:
             answer_text, answer_words = self._words(sample.answer, classifier, sample.problem)
-            if self.answer_fragments and (found := self._fragments(answer_text, answer_words, classifier)):
+            if self.answer_fragments and (found := self._fragments(answer_text, answer_words)):
                 return failed("answer_language", share, f"{language} answer with {found[0][:80]!r}")
-            answer_foreign = sum(self._is_foreign(t, classifier) for t in answer_words)
+            answer_foreign = sum(self._is_foreign(t) for t in answer_words)
             if len(answer_words) >= self.min_answer_words and answer_foreign > len(answer_words) / 2:
                 return failed("answer_language", share, f"answer not in {language}")
         return passed(share)

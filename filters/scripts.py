@@ -25,7 +25,6 @@ _KNOWN = ("Latn", "Hani", "Cyrl", "Arab", "Hira", "Kana", "Hang", "Grek", "Deva"
           "Telu", "Knda", "Mlym", "Gujr", "Guru", "Orya", "Sinh", "Mymr", "Khmr", "Laoo", "Tibt", "Geor", "Armn",
           "Ethi", "Thaa", "Mong", "Cher", "Cans", "Tfng", "Yiii", "Bopo", "Syrc", "Nkoo", "Vaii", "Olck", "Java",
           "Bali", "Sund", "Tglg", "Copt", "Runr", "Ogam", "Glag", "Goth")  # fmt: skip
-_SCRIPT_PATTERNS = {code: regex.compile(rf"\p{{scx={code}}}") for code in _KNOWN}
 
 
 class UnknownLanguage(CotfactoryError, ValueError):
@@ -57,12 +56,17 @@ def is_neutral(character: str) -> bool:
 @lru_cache(maxsize=65536)
 def in_scripts(character: str, scripts: frozenset[str]) -> bool:
     """Whether the character's Script_Extensions include one of `scripts`."""
-    return any(regex.match(rf"\p{{scx={code}}}", character) for code in scripts)
+    return any(_pattern(code).match(character) for code in scripts)
 
 
 @lru_cache(maxsize=8192)
 def script_of(character: str) -> str:
-    """The ISO 15924 code of a character's script ("Zyyy" for Common and Inherited, "Zzzz" when unknown here)."""
-    if is_neutral(character) and not _SCRIPT_PATTERNS["Hira"].match(character):
-        return "Zyyy"
-    return next((code for code, pattern in _SCRIPT_PATTERNS.items() if pattern.match(character)), "Zzzz")
+    """The ISO 15924 code of the first script of `_KNOWN` among the character's Script_Extensions; "Zyyy" for
+    Common and Inherited characters of none of them, "Zzzz" for a script not listed there."""
+    found = next((code for code in _KNOWN if _pattern(code).match(character)), None)
+    return found or ("Zyyy" if is_neutral(character) else "Zzzz")
+
+
+@lru_cache(maxsize=512)
+def _pattern(code: str) -> "regex.Pattern[str]":
+    return regex.compile(rf"\p{{scx={code}}}")

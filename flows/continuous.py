@@ -132,12 +132,16 @@ def sample_continuously(
     sampled: queue.Queue[tuple[Unit, list[Completion]] | None] = queue.Queue()
     failures: list[BaseException] = []
 
+    def done(unit: Unit, completions: list[Completion]) -> None:
+        units.sampled()  # counted as waiting for the store until the store loop settles it
+        sampled.put((unit, completions))
+
     def sample() -> None:
         try:
             stream_units(
                 sampler,
                 units,
-                lambda unit, completions: (units.sampled(), sampled.put((unit, completions))),
+                done,
                 batch_size=config.batch_size,
                 retries=config.sample_retries,
             )

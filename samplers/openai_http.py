@@ -22,7 +22,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cotfactory.samplers.base import Completion, PromptTemplate, SamplerError, SamplingParams
-from cotfactory.samplers.endpoints import Endpoint
+from cotfactory.samplers.endpoints import Endpoint, Fleet
 from cotfactory.samplers.units import Done, Unit, UnitQueue
 from cotfactory.storage import PromptRecord
 
@@ -111,44 +111,15 @@ class OpenAIHttpSampler:
                 raise SamplerError(f"environment variable {config.api_key_env} (api_key_env) is not set")
             self._headers["Authorization"] = f"Bearer {key}"
         self._n_supported = True
-        self.endpoints = [Endpoint(url, config.max_concurrency) for url in config.urls]
+        self.fleet = Fleet(config.urls, config.max_concurrency, config.endpoint_failures, config.endpoint_cooldown_s)
+        self.endpoints = self.fleet.endpoints
 
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAIHttpSampler({self.config.url!r}, model={self.config.model!r})"
 
     def endpoint_counts(self) -> dict[str, dict[str, int | str]]:
-        """Per endpoint: requests answered, sequences received, failed requests, whether it is set aside now, its
-        last error."""
-        now = time.monotonic()
-        return {
-            e.url: {"requests": e.requests, "sequences": e.sequences, "failures": e.failed,
-                    "set_aside": int(not e.healthy(now)), "last_error": e.last_error}
-            for e in self.endpoints
-        }  # fmt: skip
-
-    def _pick(self, avoid: Endpoint | None) -> Endpoint:
-        """The healthy endpoint with the fewest outstanding sequences (another than `avoid` when there is one)."""
-        now = time.monotonic()
-        healthy = [e for e in self.endpoints if e.healthy(now)]
-        if not healthy:
-            down = "; ".join(f"{e.url} (last: {e.last_error})" for e in self.endpoints)
-            raise SamplerError(f"every endpoint is down: {down}")
-        others = [e for e in healthy if e is not avoid] or healthy
-        return min(others, key=lambda e: (e.outstanding, e.requests))
-
-    def _failed(self, endpoint: Endpoint, problem: str) -> None:
-        endpoint.failures += 1
-        endpoint.failed += 1
-        endpoint.last_error = problem
-        if (
-            len(self.endpoints) > 1
-            and endpoint.failures >= self.config.endpoint_failures
-            and endpoint.healthy(time.monotonic())  # requests in flight there fail too: set it aside once
-        ):
-            endpoint.set_aside_until = time.monotonic() + self.config.endpoint_cooldown_s
-            endpoint.failures = self.config.endpoint_failures - 1  # after the cooldown, one more failure sets it aside
-            log.warning("%s set aside for %.0fs after repeated failures (last: %s)", endpoint.url,
-                        self.config.endpoint_cooldown_s, problem)  # fmt: skip
+        """Per endpoint: requests answered, sequences received, failed requests, set aside now, last error."""
+        return self.fleet.counts()
 
     def _body(self, prompt: PromptRecord, params: SamplingParams, n: int, seed: int) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -181,7 +152,7 @@ class OpenAIHttpSampler:
         sequences = int(body.get("n", 1))
         endpoint: Endpoint | None = None
         for attempt in range(self.config.max_retries + 1):
-            endpoint = self._pick(avoid=endpoint)  # a retry goes to another endpoint when one is healthy
+            endpoint = self.fleet.pick(avoid=endpoint)  # a retry goes to another endpoint when one is healthy
             retry_after = None
             endpoint.outstanding += sequences
             try:
@@ -205,12 +176,11 @@ class OpenAIHttpSampler:
                 retry_after = _retry_after(response)
             finally:
                 endpoint.outstanding -= sequences
-            self._failed(endpoint, problem)
+            self.fleet.failed(endpoint, problem)
             if attempt == self.config.max_retries:
                 raise SamplerError(f"{endpoint.url} failed after {attempt + 1} attempts, last: {problem}")
             # Another healthy endpoint takes the retry at once; the same one only after a backoff.
-            others = [e for e in self.endpoints if e is not endpoint and e.healthy(time.monotonic())]
-            if others and retry_after is None:
+            if self.fleet.others_healthy(endpoint) and retry_after is None:
                 log.warning("%s: %s; retry %d/%d on another endpoint", endpoint.url, problem, attempt + 1,
                             self.config.max_retries)  # fmt: skip
                 continue

@@ -2,6 +2,7 @@
 
 import os
 import random
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,10 @@ def seed_store(store: Store, batches: int, size: int, *, run_id: str = "run-1") 
     store.start_run(RunRecord(run_id=run_id, model="tiny", sampler={"kind": "test"}, sampling={"n": 1}))
     for number in range(batches):
         store.write_batch(*batch(number, size, run_id=run_id))
+
+
+def kill_run(process: subprocess.Popen[str]) -> None:
+    """SIGKILL a run started by `start_run_process` with everything in its session (check workers), and reap it."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)

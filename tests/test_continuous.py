@@ -137,10 +137,9 @@ def test_sigkill_at_any_point_then_rerun_stores_every_round_once(
     round 1 while round 0 prompts are still being stored); the rerun completes it with every (prompt, round)
     stored once and no completion stored twice."""
     import os
-    import signal
     import subprocess
 
-    from helpers import cli, start_run_process
+    from helpers import cli, kill_run, start_run_process
 
     with OpenAIServer(r1_style) as server:
         raw = http_run_config(tmp_path, server.url, max_rounds=2, sampler={"max_concurrency": 2})
@@ -150,11 +149,9 @@ def test_sigkill_at_any_point_then_rerun_stores_every_round_once(
         process = start_run_process(config, prefect_api)
         try:
             assert server.held.wait(timeout=300)
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=60)
+            kill_run(process)
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
+            kill_run(process)
             server.hold.set()
         server.hold = None
         rerun = subprocess.run([*cli(), "run", str(config)], env=env, capture_output=True, text=True, timeout=600)

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers import cli, start_run_process
+from helpers import cli, kill_run, start_run_process
 from openai_server import OpenAIServer
 from r1_answers import CASES, problem_of, r1_style
 from run_configs import http_run_config, write_config
@@ -192,11 +192,9 @@ def test_sigkill_mid_run_then_rerun_completes_without_resampling(prefect_api: st
                     break
             assert int(reader.stdout.split()[-1]) >= 4
 
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=60)
+            kill_run(process)
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
+            kill_run(process)
             server.hold.set()
 
         stored_before = {
