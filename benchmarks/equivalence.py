@@ -6,7 +6,9 @@ Each (gold, prediction, expected) case goes through cotfactory's correctness che
 reference is the gold and whose answer is the prediction (letter cases through the `choice` check). Where
 an original test sets math-verify options (which extractors, precision, strictness, set relations), the
 check gets the same options through its settings of the same names, as a user would set them in a run
-config; every other case runs with the check's defaults. Target: agreement >= 0.98.
+config; every other case runs with the check's defaults. Target: agreement >= 0.98. The agreement is printed
+under both settings of decimal approximations of closed forms (`approximation_digits`: the default 3, and 0 for
+exact answers only); the headline is the default's.
 """
 
 import argparse
@@ -17,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from cotfactory.filters.checks import Sample
+from cotfactory.filters.correctness import MathVerify
 from cotfactory.filters.runner import CheckRunner, build_checks
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LETTER_TYPES = {"NativeLetters", "IndicesExtractionConfig", "letters"}
+DEFAULT_DIGITS = MathVerify().approximation_digits
 
 
 def load_cases(data: Path) -> list[dict]:
@@ -44,10 +48,10 @@ def resolve(value: Any, params: dict[str, Any]) -> Any:
     return value
 
 
-def check_settings(case: dict[str, Any]) -> dict[str, Any]:
+def check_settings(case: dict[str, Any], approximation_digits: int) -> dict[str, Any]:
     """The math_verify settings matching the original test's call: `match_types`, `precision`, ..."""
     kwargs, params = case.get("call_kwargs") or {}, case.get("params") or {}
-    settings: dict[str, Any] = {"name": "math_verify", "timeout_s": 5}
+    settings: dict[str, Any] = {"name": "math_verify", "timeout_s": 5, "approximation_digits": approximation_digits}
     extraction = [kind for kind in resolve(kwargs.get("match_types"), params) or [] if kind in ("latex", "expr")]
     if extraction:
         settings["extraction"] = tuple(extraction)
@@ -80,10 +84,24 @@ def main() -> None:
                 domain=domain,
             )
         )
+    agreements = {}
+    for digits in (0, DEFAULT_DIGITS):
+        agreements[digits] = agreement(
+            cases, samples, digits, show=args.show_disagreements and digits == DEFAULT_DIGITS
+        )
+    print(f"exact answers only (approximation_digits = 0): agreement {agreements[0]:.3f}")
+    print(
+        f"answer equivalence vs labels ({len(cases)} cases, approximation_digits = {DEFAULT_DIGITS}): "
+        f"agreement ratio={agreements[DEFAULT_DIGITS]:.3f} (target >= 0.98)"
+    )
+
+
+def agreement(cases: list[dict], samples: list[Sample], digits: int, show: bool) -> float:
+    """The share of cases whose decision equals the label, with `approximation_digits = digits`."""
     # Cases grouped by the settings their test used; one runner per group.
     groups: dict[str, list[int]] = {}
     for index, case in enumerate(cases):
-        groups.setdefault(json.dumps(check_settings(case), sort_keys=True), []).append(index)
+        groups.setdefault(json.dumps(check_settings(case, digits), sort_keys=True), []).append(index)
     decisions: list[Any] = [None] * len(cases)
     for key, indices in groups.items():
         chain = build_checks(["choice", json.loads(key)])
@@ -99,17 +117,17 @@ def main() -> None:
             agree_by_source[case["source"]] += 1
         else:
             disagreements.append((case, decision))
-    for source in sorted(by_source):
-        print(f"{source:12s} {agree_by_source[source]:4d}/{by_source[source]:4d} agree")
-    if args.show_disagreements:
+    if digits == DEFAULT_DIGITS:
+        for source in sorted(by_source):
+            print(f"{source:12s} {agree_by_source[source]:4d}/{by_source[source]:4d} agree")
+    if show:
         for case, decision in disagreements:
             print(
                 f"  {case['source']} {case['test']} line {case['line']}: gold={case['gold']!r} "
                 f"pred={str(case['pred'])[:80]!r} expected={case['expected']} ours={decision.reason or 'accepted'} "
                 f"options={case.get('call_kwargs')}"
             )
-    agreement = sum(agree_by_source.values()) / len(cases)
-    print(f"answer equivalence vs labels ({len(cases)} cases): agreement ratio={agreement:.3f} (target >= 0.98)")
+    return sum(agree_by_source.values()) / len(cases)
 
 
 if __name__ == "__main__":

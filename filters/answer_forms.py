@@ -5,9 +5,10 @@ before it sees them:
   fraction), not products;
 - money and stray markup: a leading `\\$` or `$` of an amount, a trailing lone backslash (`185\\`), and a unit
   written as `\\text{...}` after a plain number (`10\\text{ cm}`);
-- ordered answers: a single tuple `(a, b, ...)` is compared element by element in its order (math-verify
-  compares its elements as a set, and reads a two-element tuple as an interval, so `{1, 2}` matched `(1, 2)`);
-  a list of solutions (`1, 2` or `(1, 2), (3, 4)`) stays unordered, as graders read it.
+- the imaginary unit set upright (`2\\mathrm{i}`), which math-verify drops, and degrees inside a trigonometric
+  function (`\\sin(90^\\circ - x)`), which it reads as radians: written as `i` and as multiples of `\\pi/180`;
+
+Ordered answers, vectors and systems are compared in `answer_elements`.
 """
 
 import re
@@ -17,6 +18,9 @@ _MIXED_LATEX = re.compile(r"^\s*(-?)\s*(\d+)\s*\\[dt]?frac\s*(?:\{(\d+)\}|(\d))\
 _AMOUNT = re.compile(r"^\s*(?:\\\$|\$)\s*(?=[\d.])")
 _TRAILING_BACKSLASH = re.compile(r"(?<!\\)\\\s*$")
 _NUMBER_WITH_UNIT = re.compile(r"^\s*([-+]?\d[\d,]*(?:\.\d+)?)\s*\\(?:text|mathrm)\{\s*[A-Za-z ]{1,20}\}\s*$")
+_UPRIGHT_I = re.compile(r"\\(?:mathrm|text|operatorname|mathit)\{\s*i\s*\}")
+_TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-z])")
+_DEGREES = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![a-z]))")
 
 
 def _mixed(sign: str, whole: str, numerator: str, denominator: str) -> str | None:
@@ -34,60 +38,12 @@ def rewritten(answer: str) -> str:
     text = _TRAILING_BACKSLASH.sub("", text).strip()
     if found := _NUMBER_WITH_UNIT.match(text):
         text = found.group(1)
+    text = _UPRIGHT_I.sub("i", text)
+    if _TRIG.search(text):  # an angle in degrees inside sin/cos/...: in radians, as sympy reads it
+        text = _DEGREES.sub(lambda found: f"\\left(\\frac{{{found.group(1)}\\pi}}{{180}}\\right)", text)
     if found := _MIXED_TEXT.match(text):
         text = _mixed(*found.groups()) or text
     elif found := _MIXED_LATEX.match(text):
         sign, whole, top, top_digit, bottom, bottom_digit = found.groups()
         text = _mixed(sign, whole, top or top_digit, bottom or bottom_digit) or text
     return text
-
-
-def _top_level_split(text: str) -> list[str]:
-    """`text` split at commas outside brackets and braces."""
-    parts, depth, start = [], 0, 0
-    for index, character in enumerate(text):
-        if character in "([{":
-            depth += 1
-        elif character in ")]}":
-            depth -= 1
-        elif character == "," and depth == 0:
-            parts.append(text[start:index])
-            start = index + 1
-    parts.append(text[start:])
-    return [part.strip() for part in parts]
-
-
-def _unwrapped(text: str) -> tuple[str, str]:
-    """(kind, inside): kind "tuple" for `(...)`, "set" for `\\{...\\}` or `{...}`, "list" for bare commas."""
-    text = re.sub(r"\\left|\\right", "", text).strip()
-    if text.startswith("\\{") and text.endswith("\\}"):
-        return "set", text[2:-2]
-    if text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
-        return "tuple", text[1:-1]
-    return "list", text
-
-
-def _balanced(text: str) -> bool:
-    depth = 0
-    for character in text:
-        depth += character in "([{"
-        depth -= character in ")]}"
-        if depth < 0:
-            return False
-    return depth == 0
-
-
-def ordered_elements(gold: str, prediction: str) -> tuple[list[str], list[str]] | None:
-    """The elements of a gold tuple `(a, b, ...)` and of the prediction, to compare in order; None when the
-    gold is no single tuple (a value, a set in braces, an interval with a bracket, or a list of solutions,
-    whose order graders do not hold to). A set for a tuple gives an empty list: it is wrong."""
-    gold_kind, gold_inside = _unwrapped(gold)
-    if gold_kind != "tuple":
-        return None
-    gold_parts = _top_level_split(gold_inside)
-    if len(gold_parts) < 2 or not all(gold_parts):
-        return None
-    kind, inside = _unwrapped(prediction)
-    if kind == "set":
-        return gold_parts, []
-    return gold_parts, _top_level_split(inside)

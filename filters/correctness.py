@@ -1,4 +1,4 @@
-"""Correctness against the prompt's reference: math with math-verify, multiple-choice letters.
+"""Correctness against the prompt's reference: math with math-verify (multiple choice is in `choice`).
 
 math-verify's timeouts use signal.alarm, which only works in a process's main thread: run this check in the
 runner's process pool (its workers call checks from their main thread), never in a thread pool.
@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from cotfactory.filters.answer_forms import ordered_elements, rewritten
+from cotfactory.filters.answer_elements import ordered_elements, system_pair
+from cotfactory.filters.answer_forms import rewritten
+from cotfactory.filters.answer_relations import approximates, same_function_named_differently, with_imaginary_unit
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
-from cotfactory.storage.prompt_fields import boxed_contents, last_boxed
+from cotfactory.storage.prompt_fields import boxed_contents
 
-_LETTER = re.compile(r"(?<![A-Za-z])([A-J])(?![A-Za-z])")
 # Only `0,5`-style: `1,2` is more often a list of two answers than a decimal in a comma locale.
 _DECIMAL_COMMA = re.compile(r"^-?0,\d+$")
 _NUMBER_NOISE = re.compile(r"(?<=\d),(?=\d{3}\b)|\s+")
@@ -92,7 +93,8 @@ def warm_up() -> None:
 @dataclass(frozen=True)
 class MathVerify:
     """The final answer (last `\\boxed{}` after the reasoning, else math-verify's extraction) equals the
-    reference by math-verify. Prompts of other domains pass untouched."""
+    reference by math-verify, with the forms of `answer_forms`, `answer_elements` and `answer_relations` read as a
+    grader reads them. Prompts of other domains pass untouched."""
 
     timeout_s: int = 5
     missing_reference: str = "reject"  # or "pass": keep samples of prompts without a reference
@@ -102,13 +104,16 @@ class MathVerify:
     float_rounding: int = 6
     strict: bool = True
     allow_set_relation_comp: bool = False
+    # A decimal for a closed form (`1.414` for `\\sqrt2`) counts with at least this many significant digits,
+    # rounded or cut; 0: exact answers only. The verdict's detail says `approximation ...`, so a curator can
+    # leave such samples out of a set with one predicate.
+    approximation_digits: int = 3
 
     def __call__(self, sample: Sample) -> Verdict:
         if sample.domain not in ("math", "general"):
             return passed()
         if not sample.reference:
             return failed("no_reference") if self.missing_reference == "reject" else passed()
-        from math_verify import verify
         from math_verify.errors import TimeoutException
 
         try:
@@ -118,100 +123,78 @@ class MathVerify:
             prediction, boxed = _parse_prediction(sample.answer, self.extraction, self.timeout_s)
             if not prediction:
                 return failed("no_answer", detail=(boxed or sample.answer[-200:]) or None)
-            options = {
-                "float_rounding": self.float_rounding,
-                "strict": self.strict,
-                "allow_set_relation_comp": self.allow_set_relation_comp,
-                "timeout_seconds": self.timeout_s,
-            }
-            if boxed is not None and (ordered := self._ordered(sample.reference, boxed, options)) is not None:
-                return ordered
-            try:
-                correct = verify(gold, prediction, raise_on_error=True, **options)
-            except TimeoutException:
-                raise
-            except Exception as error:
-                # sympy cannot compare one pair (nan, zoo from `12:00`, ...): compare the others, the
-                # extracted strings among them, skipping the failing pairs; nothing matched means not kept.
-                correct = verify(gold, prediction, raise_on_error=False, **options)
-                if not correct:
-                    return failed("wrong_answer", 0.0, f"math-verify could not compare: {error}"[:200])
+            if boxed is not None and (by_parts := self._by_parts(sample.reference, boxed, sample.problem)):
+                return by_parts
+            correct, why = self._equal(gold, prediction, boxed)
         except TimeoutException:
             return failed("verify_timeout", detail=f"over {self.timeout_s}s")
         except Exception as error:  # an answer math-verify cannot even parse: not verified, so not kept
             return failed("wrong_answer", 0.0, f"math-verify could not read it: {error}"[:200])
-        shown = str(prediction[-1])[:200]
+        shown = (why or str(prediction[-1]))[:200]
         return passed(1.0, shown) if correct else failed("wrong_answer", 0.0, shown)
 
-    def _ordered(self, reference: str, boxed: str, options: dict[str, Any]) -> Verdict | None:
-        """A tuple or list reference against the boxed answer, element by element in order; None when the
-        reference is not ordered (math-verify compares it whole)."""
-        from math_verify import verify
+    def _options(self) -> dict[str, Any]:
+        return {
+            "float_rounding": self.float_rounding,
+            "strict": self.strict,
+            "allow_set_relation_comp": self.allow_set_relation_comp,
+            "timeout_seconds": self.timeout_s,
+        }
 
-        gold_text = (boxed_contents(reference) or [reference])[-1]
+    def _equal(self, gold: list[Any], prediction: list[Any], boxed: str | None) -> tuple[bool, str | None]:
+        """(equal, why): math-verify's answer, then the relations it misses; `why` names a relation or an error."""
+        from math_verify import verify
+        from math_verify.errors import TimeoutException
+
+        try:
+            if verify(gold, prediction, raise_on_error=True, **self._options()):
+                return True, None
+        except TimeoutException:
+            raise
+        except Exception as error:
+            # sympy cannot compare one pair (nan, zoo from `12:00`, ...): compare the others, the extracted
+            # strings among them, skipping the failing pairs; nothing matched means not kept.
+            if verify(gold, prediction, raise_on_error=False, **self._options()):
+                return True, None
+            return False, f"math-verify could not compare: {error}"
+        exact, predicted = gold[0], prediction[0]
+        for relation in (same_function_named_differently, with_imaginary_unit):
+            if (pair := relation(exact, predicted)) is not None and verify(*pair, **self._options()):
+                return True, relation.__name__.replace("_", " ")
+        written = boxed if boxed is not None else str(prediction[-1])
+        if self.approximation_digits and (digits := approximates(exact, written, self.approximation_digits)):
+            return True, f"approximation of {gold[-1]} to {digits}"
+        return False, None
+
+    def _equal_text(self, gold_text: str, predicted_text: str) -> bool:
+        gold = _parse_gold(gold_text, self.extraction, self.timeout_s)
+        predicted, boxed = _parse_prediction(f"\\boxed{{{predicted_text}}}", self.extraction, self.timeout_s)
+        return bool(gold and predicted) and self._equal(gold, predicted, boxed)[0]
+
+    def _by_parts(self, reference: str, boxed: str, problem: str) -> Verdict | None:
+        """An ordered reference (tuple, vector, ordered list) element by element in order, or a system row by
+        row in any order; None when the reference is neither (it is compared whole)."""
+        gold_text = rewritten((boxed_contents(reference) or [reference])[-1])
         if _NUMBER_LIKE.match(gold_text):  # `3,600` is one number
             return None
-        pairs = ordered_elements(rewritten(gold_text), boxed)
+        if (rows := system_pair(gold_text, rewritten(boxed))) is not None:
+            gold_rows, predicted_rows = rows
+            unmatched = list(predicted_rows)
+            for row in gold_rows:
+                match = next((p for p in unmatched if self._equal_text(row, p)), None)
+                if match is None:
+                    return failed("wrong_answer", 0.0, f"no equation equal to {row[:80]!r}: {boxed[:100]}")
+                unmatched.remove(match)
+            if unmatched:
+                return failed("wrong_answer", 0.0, f"{len(predicted_rows)} equations for {len(gold_rows)}")
+            return passed(1.0, boxed[:200])
+        pairs = ordered_elements(gold_text, rewritten(boxed), problem)
         if pairs is None:
             return None
         gold_parts, predicted_parts = pairs
         if len(gold_parts) != len(predicted_parts):
             return failed("wrong_answer", 0.0, f"{len(predicted_parts)} elements for {len(gold_parts)}: {boxed[:150]}")
         for gold_part, predicted_part in zip(gold_parts, predicted_parts, strict=True):
-            gold = _parse_gold(gold_part, self.extraction, self.timeout_s)
-            predicted, _ = _parse_prediction(f"\\boxed{{{predicted_part}}}", self.extraction, self.timeout_s)
-            if not gold or not predicted or not verify(gold, predicted, **options):
+            if not self._equal_text(gold_part, predicted_part):
                 return failed("wrong_answer", 0.0, f"element {predicted_part[:80]!r} for {gold_part[:80]!r} in order")
         return passed(1.0, boxed[:200])
-
-
-_ANCHOR = re.compile(r"(?:answer|réponse|respuesta|antwort|答案|选)\s*(?:is|est|es|ist|是|为|:|：)?", re.IGNORECASE)
-
-
-def _letters(text: str) -> list[str]:
-    return _LETTER.findall(text)
-
-
-def chosen_letter(text: str) -> str | None:
-    """The option a final answer picks: a boxed letter, else the first letter after "the answer is" (in a few
-    languages), else the first option letter of the text ("D. it can't be A or B" picks D)."""
-    boxed = last_boxed(text)
-    if boxed is not None and (letters := _letters(boxed)):
-        return letters[-1]
-    anchors = list(_ANCHOR.finditer(text))
-    if anchors and (letters := _letters(text[anchors[-1].end() :])):
-        return letters[0]
-    letters = _letters(text)
-    return letters[0] if letters else None
-
-
-def reference_letter(reference: str) -> str | None:
-    """The option letter of a reference: `C`, `(D) Alina`, or the last line's leading `(C) Cecile`."""
-    for line in reversed(reference.strip().splitlines()):
-        match = re.match(r"\s*\(?([A-J])(?:[).:\s]|$)", line)
-        if match:
-            return match.group(1)
-    return None
-
-
-@register("choice", reasons=("wrong_answer", "no_answer", "no_reference"))
-@dataclass(frozen=True)
-class Choice:
-    """Multiple choice: the option letter the final answer picks equals the reference letter. The option's
-    text in the reference (`C. 1-i`) counts as an alias of its letter."""
-
-    def __call__(self, sample: Sample) -> Verdict:
-        if sample.domain != "choice":
-            return passed()
-        if not sample.reference:
-            return failed("no_reference")
-        gold = reference_letter(sample.reference)
-        if gold is None:
-            return failed("no_reference", detail=f"no option letter in {sample.reference[:50]!r}")
-        picked = chosen_letter(sample.answer)
-        if picked is None:
-            alias = sample.reference.strip()[1:].lstrip(".): ").strip()
-            if alias and " ".join(alias.split()) in " ".join(sample.answer.split()):
-                return passed(1.0, alias)
-            return failed("no_answer")
-        return passed(1.0, picked) if picked == gold else failed("wrong_answer", 0.0, picked)

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 # Importing the check modules registers their checks.
-from cotfactory.filters import code_tests, correctness, format_checks, language, repetition  # noqa: F401
+from cotfactory.filters import choice, code_tests, correctness, format_checks, language, repetition  # noqa: F401
 from cotfactory.filters.check_pool import CheckPool
 from cotfactory.filters.checks import REGISTRY, Check, Sample, Verdict, failed
 from cotfactory.filters.judge import LlmJudge

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
-from cotfactory.storage.connection import DEFAULT_LOCK_TIMEOUT_S, connect
+from cotfactory.storage.connection import BATCH_WRITE_MEMORY_LIMIT, DEFAULT_LOCK_TIMEOUT_S, connect, limit_memory
 from cotfactory.storage.errors import StoreError
 from cotfactory.storage.migrations import LATEST_VERSION, migrate
 from cotfactory.storage.records import (
@@ -136,8 +136,12 @@ class Store:
         return f"Store({str(self.path)!r})"
 
     @contextmanager
-    def transaction(self, *, checkpoint_on_close: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One transaction on a connection that lives only as long as it; rolled back on any error."""
+    def transaction(
+        self, *, checkpoint_on_close: bool = True, small: bool = False
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction on a connection that lives only as long as it; rolled back on any error. A `small` one
+        (a run's batch writes and bookkeeping) runs under `BATCH_WRITE_MEMORY_LIMIT`, so that the checkpoints it
+        triggers do not grow the process with the store; bulk work (imports, sets, migrations) does not."""
         if not self.path.parent.exists():
             raise StoreError(f"cannot create {self.path}: folder {self.path.parent} does not exist")
         con = connect(self.path, read_only=False, lock_timeout=self.lock_timeout)
@@ -149,6 +153,8 @@ class Store:
                 # Batch writes leave the WAL to DuckDB's size-triggered checkpoint instead of rewriting the
                 # table at every close; committed rows in the WAL survive a crash and are read by readers.
                 con.execute("PRAGMA disable_checkpoint_on_shutdown")
+            if small:  # after the migration, which may move a whole store's rows at once
+                limit_memory(con, BATCH_WRITE_MEMORY_LIMIT)
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
@@ -190,18 +196,18 @@ class Store:
         """Samples with their verdicts (and the run progress they complete) in one transaction, idempotently:
         a completion is stored once, and each run's outcome of it once. Returns how many outcomes were new; the
         rounds' counts are those of the new outcomes."""
-        with self.transaction(checkpoint_on_close=False) as con:
+        with self.transaction(checkpoint_on_close=False, small=True) as con:
             return write_batch(con, samples, verdicts, rounds)[0]
 
     def start_run(self, run: RunRecord) -> None:
         """Record a run as it starts (a rerun with the same id keeps the first record)."""
-        with self.transaction() as con:
+        with self.transaction(small=True) as con:
             insert(con, [run])
             con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run.run_id])
 
     def finish_run(self, run_id: str, status: RunStatus) -> None:
         """Mark a run finished with its final status."""
-        with self.transaction() as con:
+        with self.transaction(small=True) as con:
             con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, utc_now(), run_id])
 
     def add_set(self, name: str, spec: dict, sample_ids: Sequence[str]) -> SetRecord:

@@ -186,7 +186,7 @@ def test_every_registered_reason_is_snake_case() -> None:
     ],
 )
 def test_choice_letters(answer: str, reference: str, passes: bool) -> None:
-    from cotfactory.filters.correctness import Choice
+    from cotfactory.filters.choice import Choice
 
     verdict = Choice()(Sample("q", answer, "r", answer, "tagged", reference=reference, domain="choice"))
     assert verdict.passed == passes, verdict

@@ -8,6 +8,7 @@ import pytest
 from helpers import batch, prompt, seed_store
 
 from cotfactory.storage import RunRecord, Store, StoreBusy, query
+from cotfactory.storage.connection import BATCH_WRITE_MEMORY_LIMIT
 
 
 def counts(db: Path) -> tuple[int, int]:
@@ -74,3 +75,16 @@ def test_writer_waits_for_a_holder_then_fails_clearly(store: Store, db: Path) ->
     finally:
         holder.communicate("", timeout=60)
     assert Store(db, lock_timeout=5).write_batch(*batch(0, 2)) == 2
+
+
+def test_a_runs_small_transactions_hold_duckdb_to_the_batch_write_limit_and_bulk_ones_do_not(store: Store) -> None:
+    # The checkpoints a run's batch writes trigger would otherwise keep up to 80% of RAM as the store grows;
+    # bulk inserts (imports, sets) keep DuckDB's default, since 2M new keys in one transaction do not fit 64MB.
+    def memory_limit(**options: bool) -> str:
+        with store.transaction(**options) as con:
+            return str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+    assert BATCH_WRITE_MEMORY_LIMIT == "64MB"
+    assert memory_limit(small=True) == "61.0 MiB"  # DuckDB's rendering of 64MB
+    assert memory_limit(small=True, checkpoint_on_close=False) == "61.0 MiB"
+    assert memory_limit().endswith("GiB")
