@@ -24,13 +24,13 @@ import sys
 from pathlib import Path
 from cotfactory.flows.curate import CurateSpec, curate
 from cotfactory.storage import Store
-from cotfactory.storage.export import export_jsonl
+from cotfactory.storage.export import export_samples
 db, out, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 store = Store(db)
 if mode == "work":
     spec = CurateSpec(per_prompt=2, pass_rate=(0.0, 1.0), prefer="shortest", no_near_dups=True)
     report = curate(store, "bench", spec)
-    manifest = export_jsonl(db, out, set_ref=f"bench@{report.record.version}")
+    manifest = export_samples(db, out, set_ref=f"bench@{report.record.version}")
     print("RESULT", report.record.row_count, manifest["rows"], manifest["bytes"])
 else:
     store.migrate()

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from cotfactory.storage import PromptRecord, RunRecord, SampleRecord, Store, VerdictRecord, open_read_only
-from cotfactory.storage.export import export_jsonl
+from cotfactory.storage.export import export_samples
 from cotfactory.storage.migrations import migrate
 from cotfactory.storage.store import records_to_arrow
 
@@ -138,7 +138,7 @@ def main() -> None:
         store.start_run(RunRecord(run_id="bench", model="bench"))
         store.add_set("bench", {"all": True}, [s.sample_id for samples, _ in batches for s in samples])
         start = time.perf_counter()
-        manifest = export_jsonl(work / "store.duckdb", work / "export", set_ref="bench@1")
+        manifest = export_samples(work / "store.duckdb", work / "export", set_ref="bench@1")
         ours_export = time.perf_counter() - start
         assert manifest["rows"] == rows
 
@@ -161,7 +161,7 @@ def main() -> None:
         memory_export = time.perf_counter() - start
         print(f"polars write_ndjson, rows in memory:     {rows / memory_export:10,.0f} rows/s")
         print(f"polars read from store + write_ndjson:   {rows / polars_export:10,.0f} rows/s")
-        print(f"export_jsonl (store -> shards+manifest): {rows / ours_export:10,.0f} rows/s")
+        print(f"export_samples (store -> shards+manifest): {rows / ours_export:10,.0f} rows/s")
         export_ratio = polars_export / ours_export
     print(
         f"store writes vs bare insert: ratio={write_ratio:.2f} (target >= 0.7); "

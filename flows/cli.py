@@ -11,9 +11,10 @@ import typer
 from cotfactory.flows.cli_options import DEFAULT_DB, DbOption
 from cotfactory.flows.cli_sets import curate_command, decontam_app, sets
 from cotfactory.flows.import_prompts import import_prompts
+from cotfactory.flows.tables import print_frame
 from cotfactory.storage import Store, query
 from cotfactory.storage.errors import CotfactoryError
-from cotfactory.storage.export import FORMATS, export_jsonl
+from cotfactory.storage.export import FILE_FORMATS, FORMATS, export_samples
 from cotfactory.storage.input_rows import DEFAULT_MAX_LINE_BYTES, describe_bad_rows
 
 app = typer.Typer(
@@ -84,15 +85,18 @@ def sql(
         Literal["table", "csv", "json", "ndjson", "parquet"], typer.Option(help="Output format.")
     ] = "table",
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of the terminal.")] = None,
-    max_rows: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
+    max_rows: Annotated[int, typer.Option(help="Rows shown in table format on the terminal.")] = 50,
 ) -> None:
     """Ask the store a question in SQL (tables prompts, runs, completions, outcomes, verdicts, run_rounds, sets;
     views samples, accepted, funnel, prompt_stats)."""
     frame = query(statement, db)
     if format == "parquet" and out is None:
         raise CotfactoryError("--format parquet needs --out FILE")
-    if format == "table":
-        with pl.Config(tbl_rows=max_rows, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
+    if format == "table" and out is None:
+        print_frame(frame, max_rows=max_rows)
+        return
+    if format == "table":  # into a file: every row, at full width
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=1000, tbl_width_chars=100_000):
             text = str(frame)
     elif format == "csv":
         text = frame.write_csv()
@@ -113,30 +117,37 @@ def sql(
 
 @app.command()
 def export(
-    out: Annotated[Path, typer.Option(help="Folder for the shards and manifest.json.")],
+    out: Annotated[Path, typer.Option(help="Folder for the shards, manifest.json and the dataset card README.md.")],
     set_ref: Annotated[
         str | None, typer.Option("--set", help="NAME or NAME@VERSION (default: latest version).")
     ] = None,
     run: Annotated[str | None, typer.Option(help="Export the accepted samples of this run.")] = None,
     db: DbOption = Path(DEFAULT_DB),
-    format: Annotated[str, typer.Option(help=f"Row shape: {', '.join(FORMATS)}.")] = "messages",
+    format: Annotated[
+        str, typer.Option(help=f"File format: {', '.join(FILE_FORMATS)} (a row shape name means jsonl of it).")
+    ] = "jsonl",
+    shape: Annotated[str, typer.Option(help=f"Row shape: {', '.join(FORMATS)}.")] = "messages",
     shard_rows: Annotated[int, typer.Option(help="At most this many rows per shard.")] = 100_000,
     shard_bytes: Annotated[int, typer.Option(help="At most this many bytes per shard.")] = 512 * 1024 * 1024,
     overwrite: Annotated[bool, typer.Option(help="Replace an earlier export in OUT.")] = False,
 ) -> None:
-    """Export a set or a run's accepted samples as JSONL shards for SFT (TRL, LLaMA-Factory)."""
-    manifest = export_jsonl(
+    """Export a set or a run's accepted samples as JSONL or Parquet shards for SFT (TRL, LLaMA-Factory), with a
+    dataset card that `datasets.load_dataset(OUT)` and the Hugging Face Hub read."""
+    if format in FORMATS:  # `--format sharegpt`: the row shape, written as JSONL (the spelling before --shape)
+        format, shape = "jsonl", format
+    manifest = export_samples(
         db,
         out,
         set_ref=set_ref,
         run_id=run,
-        fmt=format,
+        fmt=shape,  # type: ignore[arg-type]
+        file_format=format,  # type: ignore[arg-type]
         shard_rows=shard_rows,
-        shard_bytes=shard_bytes,  # type: ignore[arg-type]
+        shard_bytes=shard_bytes,
         overwrite=overwrite,
     )
     if manifest["rows"] == 0:
-        typer.echo("warning: the selection holds no samples; only the manifest was written", err=True)
+        typer.echo("warning: the selection holds no samples; only the manifest and the card were written", err=True)
     typer.echo(f"{out}: {manifest['rows']:,} rows in {len(manifest['shards'])} shards, {manifest['bytes']:,} bytes")
 
 
@@ -228,26 +239,24 @@ def status(
     servers (an HTTP sampler's requests, sequences and failures per endpoint) and its funnel."""
     from cotfactory.flows.run_state import ENDPOINTS_OF_RUN, ROUNDS_OF_RUN, RUNS_OVERVIEW
 
-    with pl.Config(tbl_rows=100, tbl_cols=-1, fmt_str_lengths=40, tbl_width_chars=200):
-        if run_id is None:
-            typer.echo(query(RUNS_OVERVIEW + " ORDER BY r.started_at DESC", db))
-            return
-        overview = query(RUNS_OVERVIEW + " WHERE r.run_id = ?", db, params=[run_id])
-        if overview.is_empty():
-            raise CotfactoryError(f"{db} holds no run {run_id!r}; `cotfactory status` lists the runs")
-        typer.echo(overview)
-        typer.echo(query(ROUNDS_OF_RUN, db, params=[run_id]))
-        endpoints = query(ENDPOINTS_OF_RUN, db, params=[run_id])
-        if not endpoints.is_empty():  # an HTTP sampler's servers
-            typer.echo(endpoints)
-        typer.echo(
-            query(
-                "SELECT check_name, reason, samples, round(share, 4) AS share FROM funnel WHERE run_id = ? "
-                "ORDER BY reason = 'accepted' DESC, samples DESC",
-                db,
-                params=[run_id],
-            )
-        )
+    if run_id is None:
+        print_frame(query(RUNS_OVERVIEW + " ORDER BY r.started_at DESC", db), title="runs", max_rows=100)
+        return
+    overview = query(RUNS_OVERVIEW + " WHERE r.run_id = ?", db, params=[run_id])
+    if overview.is_empty():
+        raise CotfactoryError(f"{db} holds no run {run_id!r}; `cotfactory status` lists the runs")
+    print_frame(overview, title=f"run {run_id}")
+    print_frame(query(ROUNDS_OF_RUN, db, params=[run_id]), title="rounds", max_rows=100)
+    endpoints = query(ENDPOINTS_OF_RUN, db, params=[run_id])
+    if not endpoints.is_empty():  # an HTTP sampler's servers
+        print_frame(endpoints, title="servers", max_rows=100)
+    funnel = query(
+        "SELECT check_name, reason, samples, round(share, 4) AS share FROM funnel WHERE run_id = ? "
+        "ORDER BY reason = 'accepted' DESC, samples DESC",
+        db,
+        params=[run_id],
+    )
+    print_frame(funnel, title="funnel", max_rows=100)
 
 
 @app.command()

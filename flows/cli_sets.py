@@ -3,10 +3,10 @@
 from pathlib import Path
 from typing import Annotated
 
-import polars as pl
 import typer
 
 from cotfactory.flows.cli_options import DEFAULT_DB, DbOption
+from cotfactory.flows.tables import print_frame
 from cotfactory.storage import Store, query
 
 
@@ -50,8 +50,8 @@ def curate_command(
 
 def sets(db: DbOption = Path(DEFAULT_DB)) -> None:
     """List the curated sets and their versions."""
-    with pl.Config(tbl_rows=200, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=200):
-        typer.echo(query("SELECT name, version, created_at, row_count, spec FROM sets ORDER BY name, version", db))
+    frame = query("SELECT name, version, created_at, row_count, spec FROM sets ORDER BY name, version", db)
+    print_frame(frame, title="sets", max_rows=200)
 
 
 decontam_app = typer.Typer(help="Benchmarks to decontaminate against.", no_args_is_help=True)

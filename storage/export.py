@@ -1,31 +1,34 @@
-"""Export of a set or a run's accepted samples as JSONL shards with a checksummed manifest.
+"""Export of a set or a run's accepted samples as JSONL or Parquet shards, with a checksummed manifest and a
+dataset card that `datasets.load_dataset(FOLDER)` and the Hugging Face Hub read.
 
-Rows are streamed from DuckDB in Arrow batches and encoded by polars, so memory stays bounded by the
-batch size, and the output is ordered by sample id, so exporting twice gives byte-identical shards.
+Rows are streamed from DuckDB in Arrow batches and shaped by polars, so memory stays bounded by the batch
+size, and the output is ordered by sample id, so exporting twice gives byte-identical JSONL shards.
 """
 
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 
 import duckdb
-import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 import xxhash
 
 from cotfactory.storage.connection import limit_memory
+from cotfactory.storage.dataset_card import CARD, card_text
 from cotfactory.storage.errors import CotfactoryError, StoreError
 from cotfactory.storage.query import open_read_only
 from cotfactory.storage.records import package_version
+from cotfactory.storage.shards import JsonlShardWriter, Lines, ParquetShardWriter
 
 ExportFormat = Literal["messages", "sharegpt", "prompt-completion"]
 FORMATS: tuple[str, ...] = ("messages", "sharegpt", "prompt-completion")
+FileFormat = Literal["jsonl", "parquet"]
+FILE_FORMATS: tuple[str, ...] = ("jsonl", "parquet")
 MANIFEST = "manifest.json"
-_SHARD = "part-{:05d}.jsonl"
 _READ_BATCH_ROWS = 8192
 
 _ROWS_SQL = """
@@ -41,14 +44,6 @@ class ExportError(CotfactoryError):
     """The export cannot be done as asked (unknown set or run, output folder in the way)."""
 
 
-@dataclass(frozen=True)
-class Shard:
-    file: str
-    rows: int
-    bytes: int
-    xxh3_64: str
-
-
 def _assistant_turn() -> pl.Expr:
     """The turn R1-style models are trained on; a sample without separate reasoning exports as sampled."""
     think = pl.concat_str(
@@ -57,24 +52,25 @@ def _assistant_turn() -> pl.Expr:
     return pl.when(pl.col("reasoning").is_null()).then(pl.col("completion")).otherwise(think)
 
 
-def _line_expression(fmt: ExportFormat) -> pl.Expr:
+def _row_expression(fmt: ExportFormat) -> pl.Expr:
+    """One struct per sample with the columns of the row shape `fmt`."""
     problem, assistant, sample_id = pl.col("problem"), _assistant_turn(), pl.col("sample_id")
     if fmt == "messages":
         turns = [
             pl.struct(role=pl.lit("user"), content=problem),
             pl.struct(role=pl.lit("assistant"), content=assistant),
         ]
-        return pl.struct(messages=pl.concat_list(turns), id=sample_id).struct.json_encode()
+        return pl.struct(messages=pl.concat_list(turns), id=sample_id)
     if fmt == "sharegpt":
         turns = [
             pl.struct(**{"from": pl.lit("human"), "value": problem}),
             pl.struct(**{"from": pl.lit("gpt"), "value": assistant}),
         ]
-        return pl.struct(conversations=pl.concat_list(turns), id=sample_id).struct.json_encode()
+        return pl.struct(conversations=pl.concat_list(turns), id=sample_id)
     if fmt == "prompt-completion":
         user = pl.concat_list([pl.struct(role=pl.lit("user"), content=problem)])
         reply = pl.concat_list([pl.struct(role=pl.lit("assistant"), content=assistant)])
-        return pl.struct(prompt=user, completion=reply, id=sample_id).struct.json_encode()
+        return pl.struct(prompt=user, completion=reply, id=sample_id)
     raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
@@ -129,85 +125,50 @@ def _quote(value: str) -> str:
     return value.replace("'", "''")
 
 
-def _encoded_batches(con: duckdb.DuckDBPyConnection, where: str, fmt: ExportFormat) -> Iterator["_Lines"]:
-    """The selected rows as newline-terminated JSON lines, batch by batch, without copying them into Python."""
-    expression = pl.concat_str([_line_expression(fmt), pl.lit("\n")])
+def _batches(con: duckdb.DuckDBPyConnection, where: str) -> Iterator[pl.DataFrame]:
     for batch in con.sql(_ROWS_SQL.format(where=where)).to_arrow_reader(_READ_BATCH_ROWS):
         frame = pl.from_arrow(batch)
         assert isinstance(frame, pl.DataFrame)
+        yield frame
+
+
+def _encoded_batches(con: duckdb.DuckDBPyConnection, where: str, fmt: ExportFormat) -> Iterator[Lines]:
+    """The selected rows as newline-terminated JSON lines, batch by batch, without copying them into Python."""
+    expression = pl.concat_str([_row_expression(fmt).struct.json_encode(), pl.lit("\n")])
+    for frame in _batches(con, where):
         array = frame.select(expression).to_series().to_arrow(compat_level=pl.CompatLevel.oldest())
         if isinstance(array, pa.ChunkedArray):
             array = array.combine_chunks()
-        yield _Lines(array)
+        yield Lines(array)
 
 
-class _Lines:
-    """A LargeStringArray of lines seen as one byte buffer plus the offset where each line starts."""
-
-    def __init__(self, array: pa.Array) -> None:
-        _, offsets, data = array.buffers()
-        self.offsets = np.frombuffer(offsets, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
-        self.data = memoryview(data)  # type: ignore[arg-type]
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def size(self, index: int) -> int:
-        return int(self.offsets[index + 1] - self.offsets[index])
-
-    def span(self, start: int, stop: int) -> memoryview:
-        return self.data[self.offsets[start] : self.offsets[stop]]
+def _row_tables(con: duckdb.DuckDBPyConnection, where: str, fmt: ExportFormat) -> Iterator[pa.Table]:
+    """The selected rows as Arrow tables of the row shape's columns (plain strings, as the card declares)."""
+    expression = _row_expression(fmt).alias("row")
+    for frame in _batches(con, where):
+        yield frame.select(expression).unnest("row").to_arrow(compat_level=pl.CompatLevel.oldest())
 
 
-class _ShardWriter:
-    """Appends lines to part-NNNNN.jsonl files, starting a new one at the row or byte limit."""
-
-    def __init__(self, out_dir: Path, shard_rows: int, shard_bytes: int) -> None:
-        self.out_dir, self.shard_rows, self.shard_bytes = out_dir, shard_rows, shard_bytes
-        self.shards: list[Shard] = []
-        self._file: BinaryIO | None = None
-        self._hasher = xxhash.xxh3_64()
-        self._rows = self._bytes = 0
-
-    def write(self, lines: _Lines) -> None:
-        sizes = np.diff(lines.offsets).tolist()
-        start, pending_bytes = 0, 0
-        for index, size in enumerate(sizes):
-            rows = self._rows + index - start
-            if rows and (rows >= self.shard_rows or self._bytes + pending_bytes + size > self.shard_bytes):
-                self._append(lines, start, index, pending_bytes)
-                self._close()
-                start, pending_bytes = index, 0
-            pending_bytes += size
-        self._append(lines, start, len(sizes), pending_bytes)
-
-    def _append(self, lines: _Lines, start: int, stop: int, size: int) -> None:
-        if stop <= start:
-            return
-        if self._file is None:
-            self._file = open(self.out_dir / _SHARD.format(len(self.shards)), "wb")  # noqa: SIM115
-        chunk = lines.span(start, stop)
-        self._file.write(chunk)
-        self._hasher.update(chunk)
-        self._rows += stop - start
-        self._bytes += size
-
-    def _close(self) -> None:
-        if self._file is None:
-            return
-        self._file.close()
-        name = _SHARD.format(len(self.shards))
-        self.shards.append(Shard(name, self._rows, self._bytes, self._hasher.hexdigest()))
-        self._file, self._hasher, self._rows, self._bytes = None, xxhash.xxh3_64(), 0, 0
-
-    def finish(self) -> list[Shard]:
-        self._close()
-        return self.shards
+def _sources(con: duckdb.DuckDBPyConnection, where: str) -> tuple[list[str], list[str]]:
+    """The runs that accepted the selected samples, and their prompts' target languages."""
+    runs = con.sql(
+        f"SELECT DISTINCT o.run_id FROM outcomes o JOIN completions s USING (sample_id) WHERE o.accepted AND {where} "
+        "ORDER BY 1"
+    ).fetchall()
+    languages = con.sql(
+        "SELECT DISTINCT coalesce(p.target_language, 'en') FROM completions s JOIN prompts p USING (prompt_id) "
+        f"WHERE {where} ORDER BY 1"
+    ).fetchall()
+    return [run for (run,) in runs], [language for (language,) in languages]
 
 
 def _prepare(out_dir: Path, overwrite: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    existing = [p for p in out_dir.iterdir() if p.name == MANIFEST or re.fullmatch(r"part-\d{5}\.jsonl", p.name)]
+    existing = [
+        p
+        for p in out_dir.iterdir()
+        if p.name in (MANIFEST, CARD) or re.fullmatch(r"part-\d{5}\.(jsonl|parquet)", p.name)
+    ]
     others = [p for p in out_dir.iterdir() if p not in existing]
     if (existing or others) and not overwrite:
         raise ExportError(f"{out_dir} is not empty; choose an empty folder or pass --overwrite")
@@ -219,43 +180,58 @@ def _prepare(out_dir: Path, overwrite: bool) -> None:
         path.unlink()
 
 
-def export_jsonl(
+def export_samples(
     db: str | Path,
     out_dir: str | Path,
     *,
     set_ref: str | None = None,
     run_id: str | None = None,
     fmt: ExportFormat = "messages",
+    file_format: FileFormat = "jsonl",
     shard_rows: int = 100_000,
     shard_bytes: int = 512 * 1024 * 1024,
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Write a set (`name` or `name@version`) or a run's accepted samples as JSONL shards plus manifest.json."""
+    """Write a set (`name` or `name@version`) or a run's accepted samples as JSONL or Parquet shards of the row
+    shape `fmt`, plus manifest.json and a dataset card (README.md)."""
     if (set_ref is None) == (run_id is None):
         raise ExportError("export needs exactly one of --set NAME[@VERSION] or --run RUN_ID")
     if shard_rows < 1 or shard_bytes < 1:
         raise ExportError("--shard-rows and --shard-bytes must be positive")
-    _line_expression(fmt)  # an unknown format fails before anything is written
+    if fmt not in FORMATS:  # before anything is written
+        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if file_format not in FILE_FORMATS:
+        raise ExportError(f"unknown file format {file_format!r}; choose one of {', '.join(FILE_FORMATS)}")
     out_dir = Path(out_dir)
     with open_read_only(db) as con:
         limit_memory(con)
         where, selection = _resolve_set(con, set_ref) if set_ref is not None else _resolve_run(con, run_id or "")
         _prepare(out_dir, overwrite)
-        writer = _ShardWriter(out_dir, shard_rows, shard_bytes)
         try:
-            for lines in _encoded_batches(con, where, fmt):
-                writer.write(lines)
+            if file_format == "jsonl":
+                writer: JsonlShardWriter | ParquetShardWriter = JsonlShardWriter(out_dir, shard_rows, shard_bytes)
+                for lines in _encoded_batches(con, where, fmt):
+                    writer.write(lines)  # type: ignore[arg-type]
+            else:
+                writer = ParquetShardWriter(out_dir, shard_rows, shard_bytes)
+                for table in _row_tables(con, where, fmt):
+                    writer.write(table)  # type: ignore[arg-type]
+            shards = writer.finish()
+            source_runs, languages = _sources(con, where)
         except duckdb.Error as error:
             raise StoreError(f"export failed while reading {db}: {error}") from error
-        shards = writer.finish()
     manifest = {
         "format": fmt,
+        "file_format": file_format,
         "selection": selection,
         "rows": sum(shard.rows for shard in shards),
         "bytes": sum(shard.bytes for shard in shards),
         "shards": [shard.__dict__ for shard in shards],
+        "source_runs": source_runs,
+        "languages": languages,
         "package_version": package_version(),
     }
+    (out_dir / CARD).write_text(card_text(manifest, fmt, f"part-*.{file_format}"), encoding="utf-8")
     # Written last: a folder with a manifest holds a complete export.
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
     return manifest
@@ -272,7 +248,11 @@ def verify_export(out_dir: str | Path) -> list[str]:
             problems.append(f"{shard['file']}: checksum differs from the manifest")
         if len(content) != shard["bytes"]:
             problems.append(f"{shard['file']}: {len(content)} bytes, manifest says {shard['bytes']}")
-        rows = content.count(b"\n")
+        rows = (
+            pq.ParquetFile(out_dir / shard["file"]).metadata.num_rows
+            if shard["file"].endswith(".parquet")
+            else content.count(b"\n")
+        )
         if rows != shard["rows"]:
             problems.append(f"{shard['file']}: {rows} rows, manifest says {shard['rows']}")
     return problems

@@ -22,8 +22,12 @@ def cli() -> list[str]:
     return [str(Path(sys.executable).parent / "cotfactory")]
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*cli(), *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`cotfactory ARGS`, with `env` added to this process's environment."""
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run([*cli(), *args], capture_output=True, text=True, cwd=cwd, env=environment, timeout=120)
 
 
 def start_run_process(config: Path, prefect_api: str) -> subprocess.Popen[str]:

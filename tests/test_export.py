@@ -8,7 +8,7 @@ import xxhash
 from helpers import run_cli, seed_store
 
 from cotfactory.storage import RunRecord, SampleRecord, Store, query
-from cotfactory.storage.export import ExportError, export_jsonl, verify_export
+from cotfactory.storage.export import ExportError, export_samples, verify_export
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def read_rows(out: Path) -> list[dict]:
 
 
 def test_messages_shape(with_set: Path, tmp_path: Path) -> None:
-    manifest = export_jsonl(with_set, tmp_path / "out", set_ref="math@1")
+    manifest = export_samples(with_set, tmp_path / "out", set_ref="math@1")
     rows = read_rows(tmp_path / "out")
     assert manifest["rows"] == len(rows) == 10
     sample = query(
@@ -43,19 +43,19 @@ def test_messages_shape(with_set: Path, tmp_path: Path) -> None:
 
 
 def test_latest_version_and_other_formats(with_set: Path, tmp_path: Path) -> None:
-    export_jsonl(with_set, tmp_path / "sg", set_ref="math", fmt="sharegpt")
+    export_samples(with_set, tmp_path / "sg", set_ref="math", fmt="sharegpt")
     rows = read_rows(tmp_path / "sg")
     assert len(rows) == 3
     assert [turn["from"] for turn in rows[0]["conversations"]] == ["human", "gpt"]
-    export_jsonl(with_set, tmp_path / "pc", set_ref="math", fmt="prompt-completion")
+    export_samples(with_set, tmp_path / "pc", set_ref="math", fmt="prompt-completion")
     row = read_rows(tmp_path / "pc")[0]
     assert row["prompt"][0]["role"] == "user" and row["completion"][0]["content"].startswith("<think>\n")
 
 
 def test_shards_split_by_rows_and_bytes(with_set: Path, tmp_path: Path) -> None:
-    by_rows = export_jsonl(with_set, tmp_path / "rows", set_ref="math@1", shard_rows=3)
+    by_rows = export_samples(with_set, tmp_path / "rows", set_ref="math@1", shard_rows=3)
     assert [shard["rows"] for shard in by_rows["shards"]] == [3, 3, 3, 1]
-    by_bytes = export_jsonl(with_set, tmp_path / "bytes", set_ref="math@1", shard_bytes=2500)
+    by_bytes = export_samples(with_set, tmp_path / "bytes", set_ref="math@1", shard_bytes=2500)
     assert all(shard["bytes"] <= 2500 for shard in by_bytes["shards"]) and len(by_bytes["shards"]) > 3
     assert read_rows(tmp_path / "rows") == read_rows(tmp_path / "bytes")
 
@@ -67,7 +67,7 @@ def test_reexport_is_byte_identical_and_checksums_hold(with_set: Path, tmp_path:
         )
         assert result.returncode == 0, result.stderr
     files = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert files == ["manifest.json", "part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl"]
+    assert files == ["README.md", "manifest.json", "part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl"]
     for name in files:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
@@ -81,7 +81,7 @@ def test_reexport_is_byte_identical_and_checksums_hold(with_set: Path, tmp_path:
 
 
 def test_run_export_takes_accepted_samples(with_set: Path, tmp_path: Path) -> None:
-    manifest = export_jsonl(with_set, tmp_path / "run", run_id="r1")
+    manifest = export_samples(with_set, tmp_path / "run", run_id="r1")
     assert manifest["rows"] == 10
     assert manifest["selection"]["run"] == "r1" and manifest["selection"]["sampler"] == {"kind": "test"}
 
@@ -97,7 +97,7 @@ def test_sample_without_separate_reasoning_exports_as_sampled(store: Store, db: 
             "INSERT INTO prompts VALUES (?, 's', 'What is 2+2?', '4', 'math', NULL, '{}', now()::TIMESTAMP, NULL)",
             ["p" * 16],
         )
-    export_jsonl(db, tmp_path / "o", run_id="r3")
+    export_samples(db, tmp_path / "o", run_id="r3")
     assert read_rows(tmp_path / "o")[0]["messages"][1]["content"] == "Just 4."
 
 
@@ -106,13 +106,76 @@ def test_errors_are_clear(with_set: Path, tmp_path: Path) -> None:
     assert unknown.returncode == 1
     assert "no set named 'nope' (known: math@1, math@2)" in unknown.stderr and "Traceback" not in unknown.stderr
     with pytest.raises(ExportError, match="has no version 7"):
-        export_jsonl(with_set, tmp_path / "y", set_ref="math@7")
+        export_samples(with_set, tmp_path / "y", set_ref="math@7")
     with pytest.raises(ExportError, match="no run with id"):
-        export_jsonl(with_set, tmp_path / "y", run_id="missing")
+        export_samples(with_set, tmp_path / "y", run_id="missing")
     with pytest.raises(ExportError, match="exactly one of"):
-        export_jsonl(with_set, tmp_path / "y")
-    export_jsonl(with_set, tmp_path / "z", set_ref="math")
+        export_samples(with_set, tmp_path / "y")
+    export_samples(with_set, tmp_path / "z", set_ref="math")
     with pytest.raises(ExportError, match=r"not empty.*--overwrite"):
-        export_jsonl(with_set, tmp_path / "z", set_ref="math@1")
-    assert export_jsonl(with_set, tmp_path / "z", set_ref="math@1", overwrite=True)["rows"] == 10
+        export_samples(with_set, tmp_path / "z", set_ref="math@1")
+    assert export_samples(with_set, tmp_path / "z", set_ref="math@1", overwrite=True)["rows"] == 10
     assert len(list((tmp_path / "z").glob("part-*.jsonl"))) == 1
+
+
+def load_with_datasets(folder: Path):
+    import datasets
+
+    datasets.disable_progress_bars()
+    return datasets.load_dataset(str(folder), split="train", cache_dir=str(folder.parent / "hf-cache"))
+
+
+@pytest.mark.parametrize("shape", ["messages", "sharegpt", "prompt-completion"])
+@pytest.mark.parametrize("file_format", ["parquet", "jsonl"])
+def test_datasets_loads_an_export_whose_rows_and_features_match_the_manifest_and_card(
+    with_set: Path, tmp_path: Path, shape: str, file_format: str
+) -> None:
+    out = tmp_path / f"{shape}-{file_format}"
+    manifest = export_samples(with_set, out, set_ref="math@1", fmt=shape, file_format=file_format, shard_rows=4)  # type: ignore[arg-type]
+    assert [shard["file"].rsplit(".", 1)[1] for shard in manifest["shards"]] == [file_format] * 3
+    assert verify_export(out) == []
+    loaded = load_with_datasets(out)
+    assert loaded.num_rows == manifest["rows"] == 10
+    expected_columns = {"messages": ["messages", "id"], "sharegpt": ["conversations", "id"]}.get(
+        shape, ["prompt", "completion", "id"]
+    )
+    assert loaded.column_names == expected_columns
+    # the features the card declares are the ones datasets reads
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\n") and "size_categories:\n- n<1K" in card and "num_examples: 10" in card
+    assert "license:" in card and "r1" in card  # the license is the user's to set; the source run is named
+    turn = loaded.features[expected_columns[0]]
+    first_field = "from" if shape == "sharegpt" else "role"
+    assert first_field in (turn[0] if isinstance(turn, list) else turn.feature)
+    ids = sorted(loaded["id"])
+    assert ids == sorted(query("SELECT sample_id FROM set_members WHERE version = 1", with_set)["sample_id"])
+
+
+def test_parquet_rows_equal_the_jsonl_rows(with_set: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    export_samples(with_set, tmp_path / "j", set_ref="math@1")
+    manifest = export_samples(with_set, tmp_path / "p", set_ref="math@1", file_format="parquet")
+    parquet_rows = [
+        row for shard in manifest["shards"] for row in pq.read_table(tmp_path / "p" / shard["file"]).to_pylist()
+    ]
+    assert parquet_rows == read_rows(tmp_path / "j")
+
+
+def test_export_cli_writes_parquet_and_keeps_the_shape_spelling(with_set: Path, tmp_path: Path) -> None:
+    result = run_cli(
+        "export", "--set", "math@1", "--out", str(tmp_path / "p"), "--format", "parquet", "--db", str(with_set)
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in (tmp_path / "p").iterdir()) == [
+        "README.md",
+        "manifest.json",
+        "part-00000.parquet",
+    ]
+    old = run_cli(
+        "export", "--set", "math@1", "--out", str(tmp_path / "sg"), "--format", "sharegpt", "--db", str(with_set)
+    )
+    assert old.returncode == 0, old.stderr
+    assert "conversations" in read_rows(tmp_path / "sg")[0]
+    bad = run_cli("export", "--set", "math@1", "--out", str(tmp_path / "x"), "--format", "csv", "--db", str(with_set))
+    assert bad.returncode == 1 and "jsonl, parquet" in bad.stderr and not (tmp_path / "x").exists()

@@ -65,3 +65,33 @@ def test_missing_store_and_bad_sql(tmp_path: Path, seeded: Path) -> None:
     result = run_cli("sql", "SELEC nonsense", "--db", str(seeded))
     assert result.returncode == 1
     assert "query failed" in result.stderr and "syntax error" in result.stderr
+
+
+def test_tables_fit_the_terminal_cut_long_cells_and_right_align_numbers(seeded: Path) -> None:
+    statement = (
+        "SELECT sample_id, repeat('long reasoning ', 40) || chr(10) || 'next line' AS reasoning, "
+        "completion_tokens * 1000 AS tokens, accepted FROM samples ORDER BY sample_id"
+    )
+    for columns in (80, 120):
+        result = run_cli("sql", statement, "--db", str(seeded), env={"COLUMNS": str(columns)})
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert all(len(line) <= columns for line in lines), max(len(line) for line in lines)
+        rows = [line for line in lines if "long reasoning" in line]
+        assert len(rows) == 6  # one line per row: the newline in a cell is shown, not printed
+        assert all("…" in row for row in rows)
+        assert "shape:" not in result.stdout and "6 rows" in result.stdout
+    header = next(line for line in lines if "tokens" in line)
+    first = rows[0]
+    # a number ends where its column's header ends: right-aligned
+    tokens_end = header.index("tokens") + len("tokens")
+    assert first[tokens_end - 1].isdigit() and not first[tokens_end].isdigit()
+
+
+def test_tables_show_hostile_text_on_one_line_and_say_what_was_left_out(seeded: Path) -> None:
+    statement = "SELECT 'a' || chr(0) || 'b' || chr(27) || '[31m' || chr(10) || 'c' AS text FROM range(60)"
+    result = run_cli("sql", statement, "--db", str(seeded), "--max-rows", "5")
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x00" not in result.stdout
+    assert result.stdout.count("a\\x00b\\x1b[31m⏎c") == 5
+    assert "60 rows, 55 not shown" in result.stdout

@@ -1,0 +1,96 @@
+"""Query results as tables for people: one line per row, as wide as the terminal, long cells cut with an
+ellipsis, numbers right-aligned. Machines get `--format csv|json|ndjson|parquet` instead."""
+
+import json
+import math
+import os
+import re
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+from rich.cells import cell_len
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+# Control characters (and lone surrogates, escaped as \udcXX by the store) would break a row's one line or
+# the terminal: shown as escapes.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_MAX_CELL = 400  # characters kept of one cell before rich cuts it to the column's width
+
+
+def _escaped(character: re.Match[str]) -> str:
+    return {"\n": "⏎", "\t": "⇥"}.get(character.group(), f"\\x{ord(character.group()):02x}")
+
+
+def cell_text(value: Any) -> str:
+    """One line of text for a value of any column type."""
+    if value is None:
+        return "∅"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "NaN" if math.isnan(value) else f"{value:,.4g}" if abs(value) < 1e15 else f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, (list, dict)):
+        value = json.dumps(value, ensure_ascii=False, default=str)
+    text = str(value)[:_MAX_CELL]
+    return _UNPRINTABLE.sub(_escaped, text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+def column_widths(natural: list[int], available: int, floor: int = 10) -> list[int]:
+    """Widths that fit `available` cells: every column its natural width if they fit, else each cut to one common
+    cap (the widest columns give way first), none below min(natural, floor)."""
+    if sum(natural) <= available:
+        return natural
+    low, high = 0, max(natural)
+    while low < high:  # the largest cap whose widths still fit
+        cap = (low + high + 1) // 2
+        if sum(max(min(width, cap), min(width, floor)) for width in natural) <= available:
+            low = cap
+        else:
+            high = cap - 1
+    return [max(min(width, low), min(width, floor)) for width in natural]
+
+
+def frame_table(frame: pl.DataFrame, *, width: int, title: str | None = None, max_rows: int = 50) -> Table:
+    """A rich table of `frame`'s first `max_rows` rows, at most `width` cells wide."""
+    shown = frame.head(max_rows)
+    cells = [[cell_text(value) for value in row] for row in shown.iter_rows()]
+    natural = [
+        max([cell_len(name), *(cell_len(row[index]) for row in cells)]) for index, name in enumerate(frame.columns)
+    ]
+    borders = 3 * len(natural) + 1  # "│ " before each cell, " " after it, and the closing "│"
+    widths = column_widths(natural, max(width - borders, len(natural)))
+    table = Table(title=title, header_style="bold")
+    for (name, dtype), column_width in zip(frame.schema.items(), widths, strict=True):
+        justify = "right" if dtype.is_numeric() else "left"
+        table.add_column(Text(name), justify=justify, no_wrap=True, overflow="ellipsis", width=column_width)
+    for row in cells:
+        table.add_row(*(Text(cell) for cell in row))
+    return table
+
+
+def row_count(frame: pl.DataFrame, max_rows: int) -> str:
+    """`6 rows`, or `60 rows, 55 not shown (--max-rows)`."""
+    hidden = frame.height - min(frame.height, max_rows)
+    rows = f"{frame.height:,} row{'s' if frame.height != 1 else ''}"
+    return f"{rows}, {hidden:,} not shown (--max-rows)" if hidden else rows
+
+
+# Output that goes to a file or a pipe has no terminal width to fit: wide enough for a URL and an error.
+PIPED_WIDTH = 160
+
+
+def print_frame(frame: pl.DataFrame, *, title: str | None = None, max_rows: int = 50) -> None:
+    """Print `frame` as a table on stdout fitted to the terminal (`$COLUMNS`, else 160 columns when stdout is
+    no terminal), then how many rows it has."""
+    console = Console(soft_wrap=False, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(soft_wrap=False, highlight=False, width=PIPED_WIDTH)
+    console.print(frame_table(frame, width=console.width, title=title, max_rows=max_rows))
+    console.print(Text(row_count(frame, max_rows)), style="dim")
