@@ -2,8 +2,9 @@
 
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import polars as pl
 import typer
@@ -11,11 +12,16 @@ import typer
 from cotfactory.flows.cli_options import DEFAULT_DB, DbOption
 from cotfactory.flows.cli_sets import curate_command, decontam_app, sets
 from cotfactory.flows.import_prompts import import_prompts
+from cotfactory.flows.quiet import library_output_to, log_path_for
 from cotfactory.flows.tables import print_frame
 from cotfactory.storage import Store, query
 from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.export import FILE_FORMATS, FORMATS, export_samples
 from cotfactory.storage.input_rows import DEFAULT_MAX_LINE_BYTES, describe_bad_rows
+
+if TYPE_CHECKING:
+    from cotfactory.flows.config import RunConfig
+    from cotfactory.flows.generate import RunSummary
 
 app = typer.Typer(
     help="cotfactory: sample chains of thought, keep the good ones, store them in DuckDB, export SFT shards.",
@@ -194,24 +200,35 @@ def check(
 def run_command(
     config: Annotated[Path, typer.Argument(help="A TOML run config (see examples/run.toml).")],
     db: Annotated[Path | None, typer.Option("--db", help="Use this store instead of the config's `db`.")] = None,
-    verbose: Annotated[bool, typer.Option(help="Show Prefect's log lines on the terminal.")] = False,
+    verbose: Annotated[
+        bool, typer.Option(help="Show Prefect's, vLLM's and other libraries' messages on the terminal.")
+    ] = False,
 ) -> None:
     """Rejection sampling: sample, check and store until each prompt has its target of accepted samples or has
     used its rounds. Rerunning the same config continues where the store says the run stands. Ctrl-C stops
-    after the batch in flight is stored."""
-    from rich.console import Console
-
+    after the batch in flight is stored. Engine and library warnings go to DB.log beside the store."""
     from cotfactory.flows.config import load_config
 
     run_config = load_config(config, db=db)  # every config problem is reported before any work starts
-    if not verbose:  # the progress bar and the funnel say what matters; the UI and the store keep the rest
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
-        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-        # Prefect's temporary server reports usage, which fails with an ERROR line on machines offline
-        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's temporary server reports usage, which fails with an ERROR line on machines offline
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The first start of Prefect's temporary server creates its database (20-40 s on 2 busy cores), longer
     # than Prefect's default wait of 20 s.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    log = log_path_for(Path(run_config.db))
+    # the progress bar and the funnel say what matters; engine and library warnings go to the log file
+    quiet = nullcontext(sys.stderr) if verbose else library_output_to(log)
+    with quiet:
+        summary = _run_with_progress(config, run_config)
+    if not verbose and log.exists() and log.stat().st_size:
+        typer.echo(f"engine and library messages: {log} (--verbose shows them here)", err=True)
+    if summary.status == "cancelled":
+        raise typer.Exit(130)
+
+
+def _run_with_progress(config: Path, run_config: "RunConfig") -> "RunSummary":
+    from rich.console import Console
+
     from cotfactory.flows.generate import generate
     from cotfactory.flows.progress import ProgressBar, funnel_table, stop_on_interrupt
 
@@ -226,8 +243,7 @@ def run_command(
         f"accepted ({progress.stored_now:,} stored by this invocation); "
         f"{progress.prompts_finished:,}/{progress.prompts_total:,} prompts done"
     )
-    if summary.status == "cancelled":
-        raise typer.Exit(130)
+    return summary
 
 
 @app.command()
