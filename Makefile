@@ -24,29 +24,34 @@ $(VENV)/.installed: $(SOURCES)
 
 setup: $(VENV)/.installed
 
-# The CPU example samples a tiny random-weight model built on the spot (no hub download).
-examples/tiny-model/config.json: examples/tiny_model.py | setup
-	$(BIN)/python examples/tiny_model.py examples/tiny-model
+# The CPU example samples a tiny reasoner trained on the spot on synthetic arithmetic traces (no hub download;
+# about 2 minutes on 2 cores, then cached in examples/tiny-reasoner).
+examples/tiny-reasoner/config.json: examples/tiny_reasoner.py examples/tiny_model.py | setup
+	cd examples && ../$(BIN)/python tiny_reasoner.py tiny-reasoner
 
-demo: setup examples/tiny-model/config.json
+# The run, where it stands, how each round went, and one accepted sample.
+demo: setup examples/tiny-reasoner/config.json
 	VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} VLLM_NO_USAGE_STATS=1 $(BIN)/cotfactory run $(CONFIG) --db $(DB)
 	$(BIN)/cotfactory status --db $(DB)
-	$(BIN)/cotfactory sql "select p.source, count(distinct s.prompt_id) as prompts, count(*) as samples, count(*) filter (where s.accepted) as accepted from samples s join prompts p using (prompt_id) group by all" --db $(DB)
+	$(BIN)/cotfactory sql "select round, count(distinct prompt_id) as prompts, count(*) as samples, count(*) filter (where accepted) as accepted from samples group by round order by round" --db $(DB)
+	$(BIN)/cotfactory sql "select p.problem, s.completion from accepted s join prompts p using (prompt_id) order by s.sample_id limit 1" --db $(DB) --format csv
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The code sandbox's system packages (Debian/Ubuntu): bubblewrap, and libseccomp's Python binding for the
-# system interpreter, which compiles the seccomp filter. Installed only when missing; needs root or sudo.
+# System packages (Debian/Ubuntu): for the code sandbox bubblewrap, and libseccomp's Python binding for the
+# system interpreter, which compiles the seccomp filter; for the report's browser test, Chromium. Installed only
+# when missing; needs root or sudo.
 system-deps:
-	@if command -v bwrap >/dev/null && /usr/bin/python3 -c 'import seccomp' 2>/dev/null; then exit 0; fi; \
+	@if command -v bwrap >/dev/null && /usr/bin/python3 -c 'import seccomp' 2>/dev/null && \
+	  command -v chromium >/dev/null; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null; then \
-	  echo "install bubblewrap and libseccomp's Python binding for /usr/bin/python3 with your package manager"; \
+	  echo "install bubblewrap, libseccomp's Python binding for /usr/bin/python3 and chromium with your package manager"; \
 	  exit 1; fi; \
 	sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	$$sudo apt-get install -y -q bubblewrap python3-seccomp || \
-	{ $$sudo apt-get update -q && $$sudo apt-get install -y -q bubblewrap python3-seccomp; }
+	$$sudo apt-get install -y -q bubblewrap python3-seccomp chromium || \
+	{ $$sudo apt-get update -q && $$sudo apt-get install -y -q bubblewrap python3-seccomp chromium; }
 
 # The install without vLLM (what a user of `vllm serve` servers installs) must run a flow on its own: a venv of
 # the base dependencies alone (and pytest) runs a real flow over HTTP with Prefect's own temporary server.

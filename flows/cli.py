@@ -276,6 +276,22 @@ def status(
 
 
 @app.command()
+def report(
+    run_id: Annotated[str | None, typer.Argument(help="A run id (or give --set).")] = None,
+    set_ref: Annotated[str | None, typer.Option("--set", help="NAME or NAME@VERSION (default: latest).")] = None,
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
+    db: DbOption = Path(DEFAULT_DB),
+) -> None:
+    """One self-contained HTML file about a run or a set: the funnel, prompt difficulty, length by outcome,
+    throughput over time, language shares, and rejected samples with the part that failed marked. It opens
+    offline in any browser. Every run also writes its own to reports/RUN_ID.html beside the store."""
+    from cotfactory.flows.report import write_report
+
+    path = write_report(db, out, run_id=run_id, set_ref=set_ref)
+    typer.echo(f"{path}: report of {'run ' + run_id if run_id else 'set ' + str(set_ref)}")
+
+
+@app.command()
 def schedule(
     config: Annotated[Path, typer.Argument(help="A TOML run config.")],
     cron: Annotated[str, typer.Option(help='A cron schedule, e.g. "0 2 * * *" for 02:00 every night.')],

@@ -22,6 +22,7 @@ from cotfactory.flows.components import (
 )
 from cotfactory.flows.config import RunConfig
 from cotfactory.flows.continuous import ProgressCallback, RunProgress, Tracker, sample_continuously
+from cotfactory.flows.report import report_artifact
 from cotfactory.flows.run_state import (
     FunnelRow,
     import_prompt_files,
@@ -32,6 +33,7 @@ from cotfactory.flows.run_state import (
 )
 from cotfactory.samplers.base import Sampler
 from cotfactory.storage import RunRecord, Store
+from cotfactory.storage.errors import CotfactoryError
 
 __all__ = ["ProgressCallback", "RunProgress", "RunSummary", "generate"]
 
@@ -138,6 +140,10 @@ def generate(
     with store.transaction(small=True) as con:
         funnel = run_funnel(con, run_id)
     _funnel_artifact(run_id, funnel)
+    try:
+        logger.info("run %s report: %s", run_id, report_artifact(config.db, run_id))
+    except (OSError, CotfactoryError) as error:  # the run is stored; only its report is missing
+        logger.error("run %s: report not written: %s", run_id, error)
     summary = RunSummary(run_id, status, progress, funnel)
     logger.info("run %s %s: %d samples in the store, %d accepted", run_id, status, summary.samples, summary.accepted)
     return summary

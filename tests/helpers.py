@@ -114,3 +114,10 @@ def kill_run(process: subprocess.Popen[str]) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
+
+
+def rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
+    """The rows of a read-only query on the store `db`."""
+    from cotfactory.storage import query
+
+    return query(sql, db, params=params).rows()

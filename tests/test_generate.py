@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers import cli, kill_run, start_run_process
+from helpers import cli, kill_run, rows, start_run_process
 from openai_server import OpenAIServer
 from r1_answers import CASES, problem_of, r1_style
 from run_configs import http_run_config, write_config
@@ -17,11 +17,6 @@ from run_configs import http_run_config, write_config
 from cotfactory.flows.config import load_config
 from cotfactory.flows.generate import generate
 from cotfactory.samplers.base import SamplerError
-from cotfactory.storage import query
-
-
-def rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    return query(sql, db, params=params).rows()
 
 
 def assert_consistent(db: Path, run_id: str) -> None:

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import cli, run_cli
+from helpers import cli, rows, run_cli
 from openai_server import OpenAIServer
 from r1_answers import CASES, r1_style
 from run_configs import http_run_config, write_config
@@ -19,13 +19,8 @@ from run_configs import http_run_config, write_config
 from cotfactory.flows.config import load_config
 from cotfactory.flows.generate import RunProgress, generate
 from cotfactory.samplers.base import SamplerError
-from cotfactory.storage import query
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    return query(sql, db, params=params).rows()
 
 
 def run_command(config: Path, prefect_api: str) -> subprocess.CompletedProcess[str]:
