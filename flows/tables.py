@@ -5,7 +5,9 @@ import json
 import math
 import os
 import re
+import sys
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -32,8 +34,8 @@ def cell_text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return "NaN" if math.isnan(value) else f"{value:,.4g}" if abs(value) < 1e15 else f"{value:.4g}"
-    if isinstance(value, int):
-        return f"{value:,}"
+    if isinstance(value, int) or (isinstance(value, Decimal) and value == value.to_integral_value()):
+        return f"{int(value):,}"
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="seconds")
     if isinstance(value, (list, dict)):
@@ -75,6 +77,28 @@ def frame_table(frame: pl.DataFrame, *, width: int, title: str | None = None, ma
     return table
 
 
+def expanded_table(frame: pl.DataFrame, *, width: int, title: str | None = None) -> Table:
+    """A few wide rows as `column | value` pairs, one block per row: readable where the columns cannot fit."""
+    table = Table(title=title, header_style="bold", show_header=False)
+    table.add_column("column", style="bold", no_wrap=True)
+    value_width = max(width - max(cell_len(name) for name in frame.columns) - 7, 10)
+    table.add_column("value", no_wrap=True, overflow="ellipsis", max_width=value_width)
+    for index, row in enumerate(frame.iter_rows()):
+        if index:
+            table.add_section()
+        for name, value in zip(frame.columns, row, strict=True):
+            table.add_row(Text(name), Text(cell_text(value)))
+    return table
+
+
+def _fits(frame: pl.DataFrame, width: int) -> bool:
+    natural = [max([cell_len(name), *(cell_len(cell_text(v)) for v in frame[name])]) for name in frame.columns]
+    return sum(natural) + 3 * len(natural) + 1 <= width
+
+
+EXPANDED_ROWS = 3  # at most this many rows that do not fit the terminal are shown as column | value pairs
+
+
 def row_count(frame: pl.DataFrame, max_rows: int) -> str:
     """`6 rows`, or `60 rows, 55 not shown (--max-rows)`."""
     hidden = frame.height - min(frame.height, max_rows)
@@ -89,8 +113,11 @@ PIPED_WIDTH = 160
 def print_frame(frame: pl.DataFrame, *, title: str | None = None, max_rows: int = 50) -> None:
     """Print `frame` as a table on stdout fitted to the terminal (`$COLUMNS`, else 160 columns when stdout is
     no terminal), then how many rows it has."""
-    console = Console(soft_wrap=False, highlight=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(soft_wrap=False, highlight=False, width=PIPED_WIDTH)
-    console.print(frame_table(frame, width=console.width, title=title, max_rows=max_rows))
+    # (rich's own is_terminal says yes under FORCE_COLOR, which some tools set, and then fits 80 columns)
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    console = Console(soft_wrap=False, highlight=False, width=PIPED_WIDTH if piped else None)
+    if 0 < frame.height <= min(EXPANDED_ROWS, max_rows) and not _fits(frame, console.width):
+        console.print(expanded_table(frame, width=console.width, title=title))
+    else:
+        console.print(frame_table(frame, width=console.width, title=title, max_rows=max_rows))
     console.print(Text(row_count(frame, max_rows)), style="dim")

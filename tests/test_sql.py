@@ -95,3 +95,16 @@ def test_tables_show_hostile_text_on_one_line_and_say_what_was_left_out(seeded: 
     assert "\x1b" not in result.stdout and "\x00" not in result.stdout
     assert result.stdout.count("a\\x00b\\x1b[31m⏎c") == 5
     assert "60 rows, 55 not shown" in result.stdout
+
+
+def test_a_few_rows_too_wide_for_the_terminal_are_shown_as_column_value_pairs(seeded: Path) -> None:
+    result = run_cli("status", "run-1", "--db", str(seeded), env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    # the run's ten columns do not fit 80 columns: one line per column, nothing cut
+    pairs = [[cell.strip() for cell in line.split("│")[1:3]] for line in lines if line.count("│") == 3]
+    assert ["status", "running"] in pairs and ["model", "tiny"] in pairs, lines
+    assert any("run-1" in line and "run_id" in line for line in lines)
+    wide = run_cli("status", "run-1", "--db", str(seeded), env={"COLUMNS": "200"})
+    assert any("run_id" in line and "status" in line and "model" in line for line in wide.stdout.splitlines())
