@@ -116,8 +116,13 @@ def _language(axes: Any, rows: list[dict[str, Any]]) -> None:
         axes.legend(fontsize="small")
 
 
-_DRAW = {"funnel": _funnel, "difficulty": _difficulty, "length": _length, "throughput": _throughput}
-_DRAW["language"] = _language
+_DRAW = {
+    "funnel": _funnel,
+    "difficulty": _difficulty,
+    "length": _length,
+    "throughput": _throughput,
+    "language": _language,
+}
 _DATA_OF = {"length": "length_bins"}  # the chart drawn from the bins; its summary table is data too
 
 
@@ -130,9 +135,7 @@ def _marked(text: str, part: str | None) -> str:
     """`text` escaped, each occurrence of `part` in a <mark>."""
     if not part or part not in text:
         return html.escape(text)
-    return "<mark>".join(html.escape(piece) for piece in text.split(part)).replace(
-        "<mark>", f"<mark>{html.escape(part)}</mark>"
-    )
+    return f"<mark>{html.escape(part)}</mark>".join(html.escape(piece) for piece in text.split(part))
 
 
 def _repeated_part(text: str, n: int = 10) -> str | None:

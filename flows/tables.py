@@ -44,6 +44,15 @@ def cell_text(value: Any) -> str:
     return _UNPRINTABLE.sub(_escaped, text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
+def _cells(frame: pl.DataFrame) -> list[list[str]]:
+    return [[cell_text(value) for value in row] for row in frame.iter_rows()]
+
+
+def _natural_widths(names: list[str], cells: list[list[str]]) -> list[int]:
+    """Each column's width with nothing cut: its header or its widest cell."""
+    return [max([cell_len(name), *(cell_len(row[index]) for row in cells)]) for index, name in enumerate(names)]
+
+
 def column_widths(natural: list[int], available: int, floor: int = 10) -> list[int]:
     """Widths that fit `available` cells: every column its natural width if they fit, else each cut to one common
     cap (the widest columns give way first), none below min(natural, floor)."""
@@ -61,11 +70,8 @@ def column_widths(natural: list[int], available: int, floor: int = 10) -> list[i
 
 def frame_table(frame: pl.DataFrame, *, width: int, title: str | None = None, max_rows: int = 50) -> Table:
     """A rich table of `frame`'s first `max_rows` rows, at most `width` cells wide."""
-    shown = frame.head(max_rows)
-    cells = [[cell_text(value) for value in row] for row in shown.iter_rows()]
-    natural = [
-        max([cell_len(name), *(cell_len(row[index]) for row in cells)]) for index, name in enumerate(frame.columns)
-    ]
+    cells = _cells(frame.head(max_rows))
+    natural = _natural_widths(frame.columns, cells)
     borders = 3 * len(natural) + 1  # "│ " before each cell, " " after it, and the closing "│"
     widths = column_widths(natural, max(width - borders, len(natural)))
     table = Table(title=title, header_style="bold")
@@ -92,7 +98,7 @@ def expanded_table(frame: pl.DataFrame, *, width: int, title: str | None = None)
 
 
 def _fits(frame: pl.DataFrame, width: int) -> bool:
-    natural = [max([cell_len(name), *(cell_len(cell_text(v)) for v in frame[name])]) for name in frame.columns]
+    natural = _natural_widths(frame.columns, _cells(frame))
     return sum(natural) + 3 * len(natural) + 1 <= width
 
 

@@ -1,0 +1,112 @@
+"""The `cotfactory` commands of a run's life: start or resume it, see where it stands, serve it on a schedule."""
+
+import os
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cotfactory.flows.cli_options import DEFAULT_DB, DbOption
+from cotfactory.flows.quiet import library_output_to, log_path_for
+from cotfactory.flows.tables import print_frame
+from cotfactory.storage import query
+from cotfactory.storage.errors import CotfactoryError
+
+if TYPE_CHECKING:
+    from cotfactory.flows.config import RunConfig
+    from cotfactory.flows.generate import RunSummary
+
+
+def run_command(
+    config: Annotated[Path, typer.Argument(help="A TOML run config (see examples/run.toml).")],
+    db: Annotated[Path | None, typer.Option("--db", help="Use this store instead of the config's `db`.")] = None,
+    verbose: Annotated[
+        bool, typer.Option(help="Show Prefect's, vLLM's and other libraries' messages on the terminal.")
+    ] = False,
+) -> None:
+    """Rejection sampling: sample, check and store until each prompt has its target of accepted samples or has
+    used its rounds. Rerunning the same config continues where the store says the run stands. Ctrl-C stops
+    after the batch in flight is stored. Engine and library warnings go to DB.log beside the store."""
+    from cotfactory.flows.config import load_config
+
+    run_config = load_config(config, db=db)  # every config problem is reported before any work starts
+    # Prefect's temporary server reports usage, which fails with an ERROR line on machines offline
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The first start of Prefect's temporary server creates its database (20-40 s on 2 busy cores), longer
+    # than Prefect's default wait of 20 s.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    log = log_path_for(Path(run_config.db))
+    # the progress bar and the funnel say what matters; engine and library warnings go to the log file
+    quiet = nullcontext(sys.stderr) if verbose else library_output_to(log)
+    with quiet:
+        summary = _run_with_progress(config, run_config)
+    if not verbose and log.exists() and log.stat().st_size:
+        typer.echo(f"engine and library messages: {log} (--verbose shows them here)", err=True)
+    if summary.status == "cancelled":
+        raise typer.Exit(130)
+
+
+def _run_with_progress(config: Path, run_config: "RunConfig") -> "RunSummary":
+    from rich.console import Console
+
+    from cotfactory.flows.generate import generate
+    from cotfactory.flows.progress import ProgressBar, funnel_table, stop_on_interrupt
+
+    console = Console(stderr=True)
+    console.print(f"run {run_config.run_id()} of {config} into {run_config.db} (starting {run_config.sampler.kind})")
+    with stop_on_interrupt(console) as stop, ProgressBar(console) as bar:
+        summary = generate(run_config, on_progress=bar, stop=stop)
+    Console().print(funnel_table(summary.run_id, summary.funnel))
+    progress = summary.progress
+    console.print(
+        f"run {summary.run_id} {summary.status}: {summary.samples:,} samples in the store, {summary.accepted:,} "
+        f"accepted ({progress.stored_now:,} stored by this invocation); "
+        f"{progress.prompts_finished:,}/{progress.prompts_total:,} prompts done"
+    )
+    return summary
+
+
+def status(
+    run_id: Annotated[str | None, typer.Argument(help="A run id; default: every run, newest first.")] = None,
+    db: DbOption = Path(DEFAULT_DB),
+) -> None:
+    """Where runs stand, read from the store: samples, accepted, rounds and, for one run, its rounds, its
+    servers (an HTTP sampler's requests, sequences and failures per endpoint) and its funnel."""
+    from cotfactory.flows.run_state import ENDPOINTS_OF_RUN, ROUNDS_OF_RUN, RUNS_OVERVIEW
+
+    if run_id is None:
+        print_frame(query(RUNS_OVERVIEW + " ORDER BY r.started_at DESC", db), title="runs", max_rows=100)
+        return
+    overview = query(RUNS_OVERVIEW + " WHERE r.run_id = ?", db, params=[run_id])
+    if overview.is_empty():
+        raise CotfactoryError(f"{db} holds no run {run_id!r}; `cotfactory status` lists the runs")
+    print_frame(overview, title=f"run {run_id}")
+    print_frame(query(ROUNDS_OF_RUN, db, params=[run_id]), title="rounds", max_rows=100)
+    endpoints = query(ENDPOINTS_OF_RUN, db, params=[run_id])
+    if not endpoints.is_empty():  # an HTTP sampler's servers
+        print_frame(endpoints, title="servers", max_rows=100)
+    funnel = query(
+        "SELECT check_name, reason, samples, round(share, 4) AS share FROM funnel WHERE run_id = ? "
+        "ORDER BY reason = 'accepted' DESC, samples DESC",
+        db,
+        params=[run_id],
+    )
+    print_frame(funnel, title="funnel", max_rows=100)
+
+
+def schedule(
+    config: Annotated[Path, typer.Argument(help="A TOML run config.")],
+    cron: Annotated[str, typer.Option(help='A cron schedule, e.g. "0 2 * * *" for 02:00 every night.')],
+    name: Annotated[str | None, typer.Option(help="Deployment name; default: the config's file name.")] = None,
+    timezone: Annotated[str, typer.Option(help="Time zone of the cron schedule.")] = "UTC",
+) -> None:
+    """Serve the run as a Prefect deployment on a cron schedule. This process must keep running: it is the
+    worker that runs the scheduled flows. Set PREFECT_API_URL to use a Prefect server (`prefect server start`)
+    and see the runs in its UI."""
+    from cotfactory.flows.config import load_config
+    from cotfactory.flows.schedule import serve_on_schedule
+
+    run_config = load_config(config)
+    serve_on_schedule(run_config, cron=cron, name=name or config.stem, timezone=timezone)
