@@ -15,8 +15,9 @@ import statistics
 import time
 from pathlib import Path
 
+from cotfactory.filters.chain import Chain
 from cotfactory.filters.checks import Sample
-from cotfactory.filters.runner import DEFAULT_CHECKS, CheckRunner, _apply, build_checks
+from cotfactory.filters.runner import DEFAULT_CHECKS, _apply, build_checks
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -58,7 +59,7 @@ def main() -> None:
 
     _apply(chain, samples[0], stop_at_failure=True)  # warm-up: imports math-verify and sympy
     loop_times, pool_times = [], []
-    with CheckRunner(chain, workers=args.workers) as runner:
+    with Chain(chain, workers=args.workers) as runner:
         runner.run(samples[: args.workers * 2])  # start the workers (spawned interpreters import sympy)
         for _ in range(args.repeats):  # interleaved, so drift of the machine hits both alike
             start = time.perf_counter()

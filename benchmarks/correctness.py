@@ -12,8 +12,9 @@ import json
 import time
 from pathlib import Path
 
+from cotfactory.filters.chain import Chain
 from cotfactory.filters.checks import Sample
-from cotfactory.filters.runner import CheckRunner, build_checks
+from cotfactory.filters.runner import build_checks
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -30,7 +31,7 @@ def main() -> None:
     # These traces come from a non-reasoning model (no think tags): the whole trace is the answer part.
     samples = [Sample.from_completion(r["problem"], r["trace"], reference=r["reference"]) for r in rows]
     start = time.perf_counter()
-    with CheckRunner(build_checks(["math_verify"]), workers=args.workers) as runner:
+    with Chain(build_checks(["math_verify"]), workers=args.workers) as runner:
         decisions = runner.run(samples)
     elapsed = time.perf_counter() - start
     labels = [bool(r["label_correct"]) for r in rows]

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cotfactory.flows.decontam import Decontaminator, register_benchmark, words
+from cotfactory.filters.decontam import Decontaminator, register_benchmark, words
 from cotfactory.storage import Store
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

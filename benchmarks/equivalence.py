@@ -18,9 +18,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from cotfactory.filters.chain import Chain
 from cotfactory.filters.checks import Sample
 from cotfactory.filters.correctness import MathVerify
-from cotfactory.filters.runner import CheckRunner, build_checks
+from cotfactory.filters.runner import build_checks
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LETTER_TYPES = {"NativeLetters", "IndicesExtractionConfig", "letters"}
@@ -105,7 +106,7 @@ def agreement(cases: list[dict], samples: list[Sample], digits: int, show: bool)
     decisions: list[Any] = [None] * len(cases)
     for key, indices in groups.items():
         chain = build_checks(["choice", json.loads(key)])
-        with CheckRunner(chain, workers=2) as runner:
+        with Chain(chain, workers=2) as runner:
             for index, decision in zip(indices, runner.run([samples[i] for i in indices]), strict=True):
                 decisions[index] = decision
     by_source: Counter[str] = Counter()

@@ -25,10 +25,12 @@ sys.path.extend(str(Path(__file__).resolve().parents[1] / folder) for folder in 
 
 from openai_server import OpenAIServer
 
+from cotfactory.filters.chain import Chain
 from cotfactory.filters.checks import Sample
-from cotfactory.filters.runner import CheckRunner, build_checks
+from cotfactory.filters.runner import build_checks
 from cotfactory.flows.config import RunConfig
 from cotfactory.flows.generate import generate
+from cotfactory.flows.run_control import controlling
 from cotfactory.samplers.openai_http import OpenAIHttpConfig, OpenAIHttpSampler
 from cotfactory.storage import PromptRecord, SampleRecord, Store, VerdictRecord
 
@@ -85,7 +87,7 @@ def sampler_only(sampler: OpenAIHttpSampler, config: RunConfig, selected: list[P
 
 def sequential(sampler: OpenAIHttpSampler, config: RunConfig, selected: list[PromptRecord], db: Path) -> float:
     store = Store(db)
-    with CheckRunner(build_checks(config.checks), workers=2) as checker:
+    with Chain(build_checks(config.checks), workers=2) as checker:
         checker.start()  # outside the timing: a run starts its pool while the engine loads
         start = time.perf_counter()
         for batch in batches(selected, config.batch_size):
@@ -149,14 +151,16 @@ def main() -> None:
         Store(folder / "sequential.duckdb").add_prompts(selected)
         warm = RunConfig.model_validate({**raw, "db": str(folder / "warm.duckdb"), "name": "warm"})
         Store(warm.db).add_prompts(selected[:2])
-        generate(warm, sampler=sampler)  # the first flow run pays Prefect's and the pool's start-up
+        with controlling(sampler=sampler):
+            generate(warm)  # the first flow run pays Prefect's and the pool's start-up
 
         floor = sampler_only(sampler, config, selected)
         in_order = sequential(sampler, config, selected, folder / "sequential.duckdb")
         start = time.perf_counter()
         # Progress reports come when round 0 starts (the pool is up) and after each stored batch.
         reports: list[float] = []
-        summary = generate(config, sampler=sampler, on_progress=lambda progress: reports.append(time.perf_counter()))
+        with controlling(sampler=sampler, on_progress=lambda progress: reports.append(time.perf_counter())):
+            summary = generate(config)
         end = time.perf_counter()
         flow, start_up, finish = reports[-1] - reports[0], reports[0] - start, end - reports[-1]
 

@@ -17,8 +17,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from cotfactory.filters.chain import Chain
 from cotfactory.filters.checks import Sample
-from cotfactory.filters.runner import CheckRunner, build_checks
+from cotfactory.filters.runner import build_checks
 from cotfactory.storage.prompt_fields import FieldMapping
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -66,7 +67,7 @@ def main() -> None:
             )
 
     chain = build_checks([{"name": "code_tests", "time_limit_s": 10.0, "slots": args.workers}])
-    with CheckRunner(chain, workers=args.workers, timeout_s=120) as runner:
+    with Chain(chain, workers=args.workers, timeout_s=120) as runner:
         runner.setup({"code"})
         runner.start()
         start = time.perf_counter()

@@ -14,8 +14,9 @@ import statistics
 import subprocess
 import time
 
+from cotfactory.filters.chain import Chain
 from cotfactory.filters.checks import Sample
-from cotfactory.filters.runner import CheckRunner, build_checks
+from cotfactory.filters.runner import build_checks
 from cotfactory.filters.sandbox import Limits, Sandbox
 from cotfactory.storage.code_problems import CodeTests
 
@@ -75,7 +76,7 @@ def main() -> None:
 
     cases = programs(args.programs)
     chain = build_checks([{"name": "code_tests", "slots": args.slots}])
-    with CheckRunner(chain, workers=args.slots) as runner:
+    with Chain(chain, workers=args.slots) as runner:
         runner.setup({"code"})
         runner.start()
         start = time.perf_counter()

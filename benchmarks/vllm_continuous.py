@@ -38,6 +38,7 @@ def main() -> None:
     from prefect.testing.utilities import prefect_test_harness
 
     from cotfactory.flows.generate import generate
+    from cotfactory.flows.run_control import controlling
     from cotfactory.samplers.vllm_offline import VllmOfflineConfig, VllmOfflineSampler
 
     folder = Path(tempfile.mkdtemp())
@@ -63,7 +64,8 @@ def main() -> None:
         with prefect_test_harness(server_startup_timeout=180):
             warm = RunConfig.model_validate({**raw, "db": str(folder / "warm.duckdb"), "name": "warm"})
             Store(warm.db).add_prompts(prompts[:2])
-            generate(warm, sampler=sampler)  # the first flow run pays Prefect's and the pool's start-up
+            with controlling(sampler=sampler):
+                generate(warm)  # the first flow run pays Prefect's and the pool's start-up
 
             texts = [sampler.render(p) for p in prompts]
             vllm_params = [sampler._params(params, params.seed_for(p.prompt_id)) for p in prompts]
@@ -74,7 +76,8 @@ def main() -> None:
 
             Store(config.db).add_prompts(prompts)
             reports: list[float] = []
-            summary = generate(config, sampler=sampler, on_progress=lambda p: reports.append(time.perf_counter()))
+            with controlling(sampler=sampler, on_progress=lambda p: reports.append(time.perf_counter())):
+                summary = generate(config)
             flow_s = reports[-1] - reports[0]
     finally:
         sampler.close()

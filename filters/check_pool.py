@@ -2,6 +2,8 @@
 check it is running and since when; the parent enforces each sample's time limit itself, and a worker that
 dies (killed for memory, a segfault in a native library) is replaced, with its unfinished samples sent again.
 So a hang is charged to the check that hung, a crash to the sample that caused it, and neither ends a batch.
+Such a verdict (`verify_timeout`, `check_crashed`) is that check's verdict: the sample goes out once more with
+it given, so its other checks' verdicts are computed and kept as for any sample.
 """
 
 import contextlib
@@ -23,7 +25,8 @@ log = logging.getLogger(__name__)
 CRASHES_BEFORE_VERDICT = 2
 _IDLE = -1.0
 
-Apply = Callable[[Sequence[Any], Sample, bool, Callable[[int], None]], dict[str, Verdict]]
+Given = dict[str, Verdict] | None
+Apply = Callable[[Sequence[Any], Sample, bool, Callable[[int], None], Given], dict[str, Verdict]]
 Ready = Callable[[Sequence[Any]], None]
 
 
@@ -40,7 +43,7 @@ def _serve(conn: Connection, checks: Sequence[Any], apply: Apply, ready: Ready, 
             return
         if job is None:
             return
-        job_id, samples, stop_at_failure = job
+        job_id, samples, stop_at_failure, given = job
         for position, sample in enumerate(samples):
             # Written in this order, read in the reverse: a parent that sees this position sees its job and time.
             state[2], state[1], state[3], state[0] = time.monotonic(), 0.0, float(job_id), float(position)
@@ -48,7 +51,7 @@ def _serve(conn: Connection, checks: Sequence[Any], apply: Apply, ready: Ready, 
             def running(check_index: int) -> None:
                 state[1] = float(check_index)
 
-            verdicts = apply(checks, sample, stop_at_failure, running)
+            verdicts = apply(checks, sample, stop_at_failure, running, given[position])
             conn.send((position, verdicts))
         state[0] = _IDLE
 
@@ -143,6 +146,7 @@ class CheckPool:
         chunk = max(1, min(16, len(samples) // (self.size * 4)))
         queue = deque(list(range(start, min(start + chunk, len(samples)))) for start in range(0, len(samples), chunk))
         crashes: Counter[int] = Counter()
+        given: dict[int, dict[str, Verdict]] = {}
         while queue or any(w.job is not None for w in self.workers):
             for worker in list(self.workers):
                 if worker.job is None and queue:
@@ -151,16 +155,17 @@ class CheckPool:
                     worker.job, worker.received = queue.popleft(), 0
                     self.jobs_sent += 1
                     worker.job_id = self.jobs_sent
-                    worker.conn.send((worker.job_id, [samples[i] for i in worker.job], stop_at_failure))
+                    job = [samples[i] for i in worker.job]
+                    worker.conn.send((worker.job_id, job, stop_at_failure, [given.get(i) for i in worker.job]))
             busy = [w for w in self.workers if w.job is not None]
             # Wake up at least every half second to look at the time limits of the samples running.
             ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=0.5)
             for worker in busy:
                 if worker.conn in ready or worker.process.sentinel in ready:
-                    self._collect(worker, results, queue, crashes)
+                    self._collect(worker, results, queue, crashes, given)
             now = time.monotonic()
             for worker in [w for w in self.workers if w.job is not None]:
-                self._enforce_time_limit(worker, samples, results, queue, timeout_for, now)
+                self._enforce_time_limit(worker, samples, results, queue, timeout_for, now, given)
         return [result or {} for result in results]
 
     @staticmethod
@@ -176,7 +181,12 @@ class CheckPool:
             pass
 
     def _collect(
-        self, worker: _Worker, results: list[dict[str, Verdict] | None], queue: deque, crashes: Counter[int]
+        self,
+        worker: _Worker,
+        results: list[dict[str, Verdict] | None],
+        queue: deque,
+        crashes: Counter[int],
+        given: dict[int, dict[str, Verdict]],
     ) -> None:
         """Read every result the worker sent; if it died, charge the crash to the sample it was running."""
         assert worker.job is not None
@@ -194,9 +204,10 @@ class CheckPool:
         check = self.checks[int(worker.state[1])].name if running else self.checks[0].name
         log.warning("a check worker died (%s) on sample %d in check %s; replacing it", ended, culprit, check)
         if crashes[culprit] >= CRASHES_BEFORE_VERDICT:
-            results[culprit] = {check: failed("check_crashed", detail=f"the check worker died twice: {ended}")}
-        else:
-            queue.appendleft([culprit])
+            verdict = failed("check_crashed", detail=f"the check worker died twice: {ended}")
+            given.setdefault(culprit, {})[check] = verdict
+            crashes[culprit] = 0
+        queue.appendleft([culprit])
         if job[done + 1 :]:
             queue.append(job[done + 1 :])
         worker.job = None
@@ -210,9 +221,11 @@ class CheckPool:
         queue: deque,
         timeout_for: Callable[[Sample], float],
         now: float,
+        given: dict[int, dict[str, Verdict]],
     ) -> None:
         """Kill a worker whose sample is past its time limit: that sample gets `verify_timeout` under the check
-        that was running, the rest of its chunk goes out again."""
+        that was running (given, when the sample goes out again for its other checks), the rest of its chunk goes
+        out again."""
         assert worker.job is not None
         position = int(worker.state[0])
         if int(worker.state[3]) != worker.job_id or position < worker.received:  # not started, or its result is in
@@ -227,7 +240,9 @@ class CheckPool:
                 worker.job = None
             return
         check = self.checks[int(worker.state[1])].name
-        results[index] = {check: failed("verify_timeout", detail=f"no verdict from {check} within {limit:g}s")}
+        timed_out = failed("verify_timeout", detail=f"no verdict from {check} within {limit:g}s")
+        given.setdefault(index, {})[check] = timed_out
+        queue.appendleft([index])
         if worker.job[position + 1 :]:
             queue.append(worker.job[position + 1 :])
         worker.job = None

@@ -8,7 +8,8 @@ from cotfactory.filters.parse import ParsedCompletion, ThinkFormat, parse_comple
 from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.text import storable
 
-Cost = Literal["cheap", "expensive"]
+# cheap and expensive checks judge one sample; a "group" step judges a group of them (chain.GroupStep)
+Cost = Literal["cheap", "expensive", "group"]
 
 
 class CheckSetupError(CotfactoryError, RuntimeError):
@@ -55,6 +56,7 @@ class Sample:
     completion_tokens: int | None = None
     sample_id: str = ""
     prompt_id: str = ""
+    round: int = 0
     tests: str | None = None  # code problems: the prompt's CodeTests as JSON
 
     @classmethod
@@ -106,6 +108,8 @@ def register(name: str, *, reasons: tuple[str, ...], cost: Cost = "cheap") -> Ca
         if name in REGISTRY:
             raise ValueError(f"check {name!r} is registered twice")
         REGISTRY[name] = CheckSpec(name, factory, cost, reasons)
+        if cost == "group":
+            factory.name = name  # type: ignore[attr-defined]  # its verdicts go under its entry's name
         return factory
 
     return decorate

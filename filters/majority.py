@@ -1,11 +1,13 @@
 """Majority vote as the reference of prompts that have none (NeMo-Skills): the most common final answer among
-a prompt's samples in the batch, when enough samples agree."""
+the samples of a prompt's round, when enough samples agree. A step of the chain that runs before the checks."""
 
 import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from cotfactory.filters.checks import Sample
+from cotfactory.filters.chain import ChainContext, GroupStep
+from cotfactory.filters.checks import Sample, Verdict
 from cotfactory.storage.prompt_fields import last_boxed
 
 
@@ -21,10 +23,10 @@ def vote(samples: Sequence[Sample], *, min_votes: int = 2, min_share: float = 0.
     The second element tells how the vote went (`4/6 for 42`), or None when the sample kept its own reference.
     Without `min_votes` samples agreeing on more than `min_share` of the answers, the reference stays empty.
     """
-    groups: dict[str, list[int]] = defaultdict(list)
+    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
     for index, sample in enumerate(samples):
         if not sample.reference:
-            groups[sample.prompt_id or sample.problem].append(index)
+            groups[(sample.prompt_id or sample.problem, sample.round)].append(index)
     voted: list[tuple[Sample, str | None]] = [(sample, None) for sample in samples]
     for indices in groups.values():
         answers = Counter(answer for i in indices if (answer := final_answer(samples[i])) is not None)
@@ -36,3 +38,22 @@ def vote(samples: Sequence[Sample], *, min_votes: int = 2, min_share: float = 0.
             for i in indices:
                 voted[i] = (dataclasses.replace(samples[i], reference=winner), f"{votes}/{len(indices)} for {winner}")
     return voted
+
+
+@dataclass
+class MajorityVote(GroupStep):
+    """The vote as a chain step: `prepare` gives each sample of a prompt without a reference its round's majority
+    answer (math_verify then compares against it), and `judge` records how the vote went."""
+
+    min_votes: int = 2
+    min_share: float = 0.5
+    name = "majority_vote"
+    _outcomes: dict[int, str] = field(default_factory=dict, repr=False)
+
+    def prepare(self, samples: Sequence[Sample]) -> list[Sample]:
+        voted = vote(samples, min_votes=self.min_votes, min_share=self.min_share)
+        self._outcomes = {i: outcome for i, (_, outcome) in enumerate(voted) if outcome is not None}
+        return [sample for sample, _ in voted]
+
+    def judge(self, samples: Sequence[Sample], passing: Sequence[int], context: ChainContext) -> dict[int, Verdict]:
+        return {i: Verdict(True, None, None, outcome) for i, outcome in self._outcomes.items()}

@@ -14,19 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import xxhash
 
-_ROLL = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: shingle hash = roll of word hashes
+from cotfactory.filters.ngrams import ROLL, WordHashes, rolled_ngrams
+
 _MAX_CHUNK = 1 << 13  # shingles per vectorised step: 8k x 112 x 4 bytes stays in cache (measured fastest)
 
 
 _SEPARATOR = "\x00cotfactory-text-boundary\x00"
-
-
-class _Vocabulary(dict[str, int]):
-    """Word -> xxh3_64 of its UTF-8 bytes, computed on first sight (each word is hashed once per process)."""
-
-    def __missing__(self, word: str) -> int:
-        value = self[word] = xxhash.xxh3_64_intdigest(word.encode())
-        return value
 
 
 @dataclass(frozen=True)
@@ -49,7 +42,7 @@ class MinHasher:
     """Signatures and band keys for batches of texts."""
 
     params: MinHashParams = field(default_factory=MinHashParams)
-    _vocabulary: "_Vocabulary" = field(default_factory=lambda: _Vocabulary(), repr=False)
+    _vocabulary: WordHashes = field(default_factory=WordHashes, repr=False)
 
     def __post_init__(self) -> None:
         rng = np.random.default_rng(self.params.seed)
@@ -86,16 +79,9 @@ class MinHasher:
         hashes, lengths = self._word_hashes(texts)
         ends = np.cumsum(lengths)
         counts = np.maximum(lengths - n + 1, 0)
-        if len(hashes) >= n:
-            span = len(hashes) - n + 1
-            rolled = hashes[:span].copy()
-            with np.errstate(over="ignore"):
-                for offset in range(1, n):
-                    rolled = rolled * _ROLL + hashes[offset : offset + span]
-            owner = np.repeat(np.arange(len(texts)), lengths)[:span]
-            values = rolled[np.arange(span) + n <= ends[owner]]
-        else:
-            values = np.empty(0, dtype=np.uint64)
+        rolled = rolled_ngrams(hashes, n)
+        owner = np.repeat(np.arange(len(texts)), lengths)[: len(rolled)]
+        values = rolled[np.arange(len(rolled)) + n <= ends[owner]]
         short = np.flatnonzero(lengths < n)
         if len(short):
             extra = []
@@ -104,7 +90,7 @@ class MinHasher:
                 value = np.uint64(xxhash.xxh3_64_intdigest(texts[index].encode()))
                 with np.errstate(over="ignore"):
                     for word in words:
-                        value = value * _ROLL + word
+                        value = value * ROLL + word
                 extra.append(value)
             at = np.concatenate([[0], np.cumsum(counts)])[short]
             values = np.insert(values, at, np.array(extra, dtype=np.uint64))

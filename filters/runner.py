@@ -1,12 +1,13 @@
-"""Applying a chain of checks to a batch: each sample goes through the cheap checks, then the expensive ones if
+"""The per-sample part of the check chain: each sample goes through the cheap checks, then the expensive ones if
 the cheap ones passed, in worker processes watched from outside (`check_pool`): a per-sample time limit and
-replacement of dead workers, so one pathological answer never stalls or breaks a batch."""
+replacement of dead workers, so one pathological answer never stalls or breaks a batch. The verdicts go on to
+the chain (`chain.py`), which decides."""
 
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -14,9 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 # Importing the check modules registers their checks.
 from cotfactory.filters import choice, code_tests, correctness, format_checks, language, repetition  # noqa: F401
 from cotfactory.filters.check_pool import CheckPool
-from cotfactory.filters.checks import REGISTRY, Check, Sample, Verdict, failed
-from cotfactory.filters.judge import LlmJudge
-from cotfactory.filters.majority import vote
+from cotfactory.filters.checks import REGISTRY, Check, CheckSpec, Sample, Verdict, failed
 from cotfactory.storage.errors import CotfactoryError
 
 log = logging.getLogger(__name__)
@@ -48,28 +47,35 @@ class NamedCheck:
     expensive: bool
 
 
+def _built(entry: str | dict[str, Any]) -> tuple[CheckSpec, Any]:
+    """One entry of a config's `checks` list, validated: a name, or a table `{name = "repetition", ...}`."""
+    settings = dict(entry) if isinstance(entry, dict) else {"name": entry}
+    name = settings.pop("name", None)
+    if name not in REGISTRY:
+        raise CheckConfigError(f"unknown check {name!r}; known checks: {', '.join(sorted(REGISTRY))}")
+    spec = REGISTRY[name]
+    known = {f.name for f in dataclasses.fields(spec.factory)}
+    if unknown := sorted(set(settings) - known):
+        raise CheckConfigError(
+            f"check {name!r} has no setting {unknown[0]!r}; its settings: {', '.join(sorted(known)) or 'none'}"
+        )
+    try:
+        return spec, TypeAdapter(spec.factory).validate_python(settings)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise CheckConfigError(f"check {name!r}, setting {where!r}: {problem['msg']}") from error
+
+
 def build_checks(entries: Sequence[str | dict[str, Any]] = DEFAULT_CHECKS) -> list[NamedCheck]:
-    """Checks from a config list: names, or tables `{name = "repetition", max_ratio = 0.3}`."""
-    built = []
-    for entry in entries:
-        settings = dict(entry) if isinstance(entry, dict) else {"name": entry}
-        name = settings.pop("name", None)
-        if name not in REGISTRY:
-            raise CheckConfigError(f"unknown check {name!r}; known checks: {', '.join(sorted(REGISTRY))}")
-        spec = REGISTRY[name]
-        known = {f.name for f in dataclasses.fields(spec.factory)}
-        if unknown := sorted(set(settings) - known):
-            raise CheckConfigError(
-                f"check {name!r} has no setting {unknown[0]!r}; its settings: {', '.join(sorted(known)) or 'none'}"
-            )
-        try:
-            check = TypeAdapter(spec.factory).validate_python(settings)
-        except ValidationError as error:
-            problem = error.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"])
-            raise CheckConfigError(f"check {name!r}, setting {where!r}: {problem['msg']}") from error
-        built.append(NamedCheck(name, check, spec.cost == "expensive"))
-    return built
+    """The per-sample checks of a config's `checks` list, in its order (its group steps: `build_steps`)."""
+    built = [_built(entry) for entry in entries]
+    return [NamedCheck(spec.name, check, spec.cost == "expensive") for spec, check in built if spec.cost != "group"]
+
+
+def build_steps(entries: Sequence[str | dict[str, Any]]) -> list[Any]:
+    """The steps of a config's `checks` list that judge a group of samples together, in its order."""
+    return [step for spec, step in map(_built, entries) if spec.cost == "group"]
 
 
 def domains_of(items: Iterable[Any]) -> set[str]:
@@ -78,42 +84,43 @@ def domains_of(items: Iterable[Any]) -> set[str]:
     return {item.domain for item in items} | ({"code"} if any(item.tests for item in items) else set())
 
 
-@dataclass
-class Decision:
-    """Accepted, or the first failing check's reason; with every verdict that was computed."""
-
-    accepted: bool
-    reason: str | None = None
-    verdicts: dict[str, Verdict] = field(default_factory=dict)
-    check: str | None = None  # the first failing check
-
-
 def _apply(
     checks: Sequence[NamedCheck],
     sample: Sample,
     *,
     stop_at_failure: bool,
     running: Callable[[int], None] | None = None,
+    given: Mapping[str, Verdict] | None = None,
 ) -> dict[str, Verdict]:
+    """Each check's verdict; `given` holds verdicts already decided outside (a check that hung or crashed its
+    worker), which stand in for running that check again."""
     verdicts = {}
     for index, named in enumerate(checks):
         if running is not None:
             running(index)
-        try:
-            verdict = named.check(sample)
-        except Exception as error:  # a bug or odd input in one check becomes that sample's verdict, logged
-            log.exception("check %s failed on sample %s", named.name, sample.sample_id or "(no id)")
-            verdict = failed("check_error", detail=f"{type(error).__name__}: {error}"[:500])
+        verdict = given[named.name] if given and named.name in given else _verdict_of(named, sample)
         verdicts[named.name] = verdict
         if stop_at_failure and not verdict.passed:
             break
     return verdicts
 
 
+def _verdict_of(named: NamedCheck, sample: Sample) -> Verdict:
+    try:
+        return named.check(sample)
+    except Exception as error:  # a bug or odd input in one check becomes that sample's verdict, logged
+        log.exception("check %s failed on sample %s", named.name, sample.sample_id or "(no id)")
+        return failed("check_error", detail=f"{type(error).__name__}: {error}"[:500])
+
+
 def _apply_in_worker(
-    checks: Sequence[NamedCheck], sample: Sample, stop_at_failure: bool, running: Callable[[int], None]
+    checks: Sequence[NamedCheck],
+    sample: Sample,
+    stop_at_failure: bool,
+    running: Callable[[int], None],
+    given: Mapping[str, Verdict] | None,
 ) -> dict[str, Verdict]:
-    return _apply(checks, sample, stop_at_failure=stop_at_failure, running=running)
+    return _apply(checks, sample, stop_at_failure=stop_at_failure, running=running, given=given)
 
 
 def _warm_up_worker(checks: Sequence[NamedCheck]) -> None:
@@ -134,8 +141,6 @@ class CheckRunner:
         workers: int | None = None,
         timeout_s: float = 30.0,
         all_checks: bool = False,
-        majority_vote: bool = False,
-        judge: LlmJudge | None = None,
     ) -> None:
         # cheap first: an expensive check only runs when every cheap one passed
         self.chain = [c for c in checks if not c.expensive] + [c for c in checks if c.expensive]
@@ -143,8 +148,6 @@ class CheckRunner:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self.timeout_s = timeout_s
         self.all_checks = all_checks
-        self.majority_vote = majority_vote
-        self.judge = judge
         self._pool: CheckPool | None = None
 
     def __enter__(self) -> "CheckRunner":
@@ -186,52 +189,10 @@ class CheckRunner:
         program's tests takes up to tests x time limit)."""
         return self.timeout_s + sum(c.check.budget_s(sample) for c in self.chain if hasattr(c.check, "budget_s"))
 
-    def run(self, samples: Sequence[Sample]) -> list[Decision]:
-        """A decision per sample, in order."""
-        return [self.decide(verdicts) for verdicts in self.verdicts(samples)]
-
     def verdicts(self, samples: Sequence[Sample]) -> list[dict[str, Verdict]]:
-        """Every per-sample check's verdict on each sample, in order; a run's batch stages (decontamination,
-        dedup) add theirs before `decide`."""
+        """Every per-sample check's verdict on each sample, in order."""
         if not samples:
             return []
-        votes: list[str | None] = [None] * len(samples)
-        if self.majority_vote:
-            samples, votes = map(list, zip(*vote(samples), strict=True))
         if self.workers == 0:
-            computed = [_apply(self.chain, sample, stop_at_failure=not self.all_checks) for sample in samples]
-        else:
-            computed = self._get_pool().run(
-                samples, stop_at_failure=not self.all_checks, timeout_for=self._timeout_for
-            )
-        for verdicts, outcome in zip(computed, votes, strict=True):
-            if outcome is not None:
-                verdicts["majority_vote"] = Verdict(True, None, None, outcome)
-        if self.judge is not None:
-            self._apply_judge(samples, computed)
-        return computed
-
-    def _apply_judge(self, samples: Sequence[Sample], computed: list[dict[str, Verdict]]) -> None:
-        """The judge sees the samples math-verify rejected as wrong; its verdict overrides that one."""
-        rejected = [
-            i for i, v in enumerate(computed) if "math_verify" in v and v["math_verify"].reason == "wrong_answer"
-        ]
-        for index, verdict in zip(rejected, self.judge.judge([samples[i] for i in rejected]), strict=True):
-            computed[index]["llm_judge"] = verdict
-
-    def failures(self, verdicts: dict[str, Verdict]) -> list[str]:
-        """The failing checks, in the chain's order (verdicts of later stages, such as dedup, come last in the
-        order they were added); a judge's pass overrules math-verify."""
-        judged = verdicts.get("llm_judge")
-        overruled = {"math_verify"} if judged is not None and judged.passed else set()
-        known = [*self.order, "llm_judge"]
-        order = [*known, *(name for name in verdicts if name not in known)]
-        return [name for name in order if name in verdicts and name not in overruled and not verdicts[name].passed]
-
-    def decide(self, verdicts: dict[str, Verdict]) -> Decision:
-        """Accepted when no check failed; else rejected by the first failing one. The one place a sample's
-        outcome is decided."""
-        failures = self.failures(verdicts)
-        if not failures:
-            return Decision(True, None, verdicts)
-        return Decision(False, verdicts[failures[0]].reason, verdicts, failures[0])
+            return [_apply(self.chain, sample, stop_at_failure=not self.all_checks) for sample in samples]
+        return self._get_pool().run(samples, stop_at_failure=not self.all_checks, timeout_for=self._timeout_for)

@@ -2,7 +2,7 @@
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import polars as pl
 import typer
@@ -16,9 +16,6 @@ from cotfactory.storage import Store, query
 from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.export import FILE_FORMATS, FORMATS, export_samples
 from cotfactory.storage.input_rows import DEFAULT_MAX_LINE_BYTES, describe_bad_rows
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(
     help="cotfactory: sample chains of thought, keep the good ones, store them in DuckDB, export SFT shards.",
@@ -160,9 +157,16 @@ def export(
 @app.command()
 def check(
     traces: Annotated[list[Path], typer.Argument(help="JSONL or Parquet files of traces (problem, completion, ...).")],
-    config: Annotated[Path | None, typer.Option(help="A TOML file whose `checks` list to apply.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="A run config: its whole chain (vote, judge, dedup too); or a TOML of a `checks` list."),
+    ] = None,
     checks: Annotated[
         str | None, typer.Option(help="Comma-separated check names (default: the default chain).")
+    ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option(help="With --config: the run's store, read-only, for decontamination and its dedup index."),
     ] = None,
     all_checks: Annotated[bool, typer.Option("--all", help="Compute every check on every sample.")] = False,
     out: Annotated[Path | None, typer.Option(help="Write the verdicts here (JSONL) instead of stdout.")] = None,
@@ -171,15 +175,24 @@ def check(
     completion_field: Annotated[str | None, typer.Option(help="Field holding the completion.")] = None,
     language: Annotated[str | None, typer.Option(help="Target language when rows have no `language` field.")] = None,
 ) -> None:
-    """Apply the checks to existing traces without storing anything: one verdict line per input line."""
+    """Apply a chain to existing traces without storing anything: one decision line per input line. With a run
+    config (and its store) this is an audit: the run's traces get the run's outcomes."""
     from cotfactory.filters.runner import DEFAULT_CHECKS
-    from cotfactory.flows.check_traces import check_traces, checks_from_config
+    from cotfactory.flows.check_traces import check_traces, read_chain_config
 
     if config is not None and checks is not None:
         raise CotfactoryError("give --config or --checks, not both")
-    chain = checks_from_config(config) if config else checks.split(",") if checks else list(DEFAULT_CHECKS)
+    run_config, chain = read_chain_config(config) if config else (None, None)
+    if chain is None:
+        chain = checks.split(",") if checks else list(DEFAULT_CHECKS)
+    if db is not None and run_config is None:
+        raise CotfactoryError("--db needs --config with a run config (one with a [sampler] table)")
+    if run_config is not None and run_config.decontam and db is None:
+        typer.echo("note: decontamination left out: its benchmarks are in the run's store (give --db)", err=True)
     options = {
         "checks": chain,
+        "run_config": run_config,
+        "db": db,
         "all_checks": all_checks,
         "problem_field": problem_field,
         "answer_field": answer_field,

@@ -53,11 +53,13 @@ def _run_with_progress(config: Path, run_config: "RunConfig") -> "RunSummary":
 
     from cotfactory.flows.generate import generate
     from cotfactory.flows.progress import ProgressBar, funnel_table, stop_on_interrupt
+    from cotfactory.flows.run_control import controlling
 
     console = Console(stderr=True)
     console.print(f"run {run_config.run_id()} of {config} into {run_config.db} (starting {run_config.sampler.kind})")
-    with stop_on_interrupt(console) as stop, ProgressBar(console) as bar:
-        summary = generate(run_config, on_progress=bar, stop=stop)
+    with stop_on_interrupt(console) as stop, ProgressBar(console) as bar, controlling(on_progress=bar, stop=stop):
+        # the flow's one parameter is the config as JSON: what a deployment of it passes too
+        summary = generate(run_config.as_json())
     Console().print(funnel_table(summary.run_id, summary.funnel))
     progress = summary.progress
     console.print(

@@ -66,7 +66,7 @@ def decontam_add(
     db: DbOption = Path(DEFAULT_DB),
 ) -> None:
     """Register benchmark problems; prompts sharing a word n-gram with them count as contaminated."""
-    from cotfactory.flows.decontam import register_benchmark
+    from cotfactory.filters.decontam import register_benchmark
 
     record = register_benchmark(Store(db), name, files, field=field, n=ngram)
     typer.echo(f"{db}: benchmark {record.name}: {record.problems:,} problems as word {record.ngram}-grams")
@@ -78,7 +78,7 @@ def decontam_check(
     db: DbOption = Path(DEFAULT_DB),
 ) -> None:
     """List stored prompts that overlap the benchmarks, with the shared n-gram."""
-    from cotfactory.flows.decontam import Decontaminator
+    from cotfactory.filters.decontam import Decontaminator
     from cotfactory.storage.query import open_read_only
 
     with open_read_only(db) as con:

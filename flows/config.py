@@ -4,7 +4,6 @@ Everything is validated before any work starts; an unknown key or a bad value fa
 Relative paths are read from the config file's folder.
 """
 
-import json
 import os
 import tomllib
 from pathlib import Path
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from cotfactory.filters.runner import DEFAULT_CHECKS, CheckConfigError, build_checks
 from cotfactory.filters.scripts import language_scripts
+from cotfactory.flows.run_id import run_id_of
 from cotfactory.samplers.base import SamplingParams
 from cotfactory.samplers.registry import SAMPLERS
 from cotfactory.samplers.vllm_offline import LOCAL_MODEL_PREFIXES
@@ -159,46 +159,7 @@ class RunConfig(Strict):
     def run_id(self) -> str:
         """Same config, same run: every setting that can change a completion or a verdict, and none of those
         that only decide where or how fast the run goes (`RUN_ID_EXCLUDED`)."""
-        return xxh3_id(json.dumps(_without(self.as_json(), RUN_ID_EXCLUDED), sort_keys=True))
-
-
-# Left out of the run id: where the store and the servers are, how fast and with how many workers the run goes,
-# how long it waits, and import options (a run samples the stored selection; a re-import adds nothing). Every
-# other setting is part of the id, so a setting added later is part of it unless it is listed here.
-_SERVER_SETTINGS = ("base_url", "base_urls", "api_key_env", "max_concurrency", "timeout_s", "max_retries",
-                    "backoff_base_s", "backoff_max_s", "endpoint_failures", "endpoint_cooldown_s")  # fmt: skip
-RUN_ID_EXCLUDED: frozenset[str] = frozenset(
-    {
-        "db",
-        "batch_size",
-        "commit_interval_s",
-        "sample_retries",
-        "checking.workers",
-        "checking.timeout_s",
-        "prompts.files",
-        "prompts.problem_field",
-        "prompts.answer_field",
-        "prompts.language",
-        "sampler.tensor_parallel_size",
-        "sampler.data_parallel_size",
-        "sampler.gpu_memory_utilization",
-        "sampler.enforce_eager",
-        "sampler.max_line_bytes",
-        *(f"sampler.{name}" for name in _SERVER_SETTINGS),
-        *(f"checking.judge.sampler.{name}" for name in _SERVER_SETTINGS),
-    }
-)
-
-
-def _without(table: dict[str, Any], excluded: frozenset[str], prefix: str = "") -> dict[str, Any]:
-    """`table` less the dotted keys in `excluded`, at any depth."""
-    kept = {}
-    for key, value in table.items():
-        path = f"{prefix}{key}"
-        if path in excluded:
-            continue
-        kept[key] = _without(value, excluded, f"{path}.") if isinstance(value, dict) else value
-    return kept
+        return run_id_of(self.as_json())
 
 
 def _key(location: tuple[Any, ...]) -> str:

@@ -12,12 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cotfactory.filters.runner import CheckRunner
-from cotfactory.flows.batch import StoredBatch, check_and_store
+from cotfactory.filters.chain import Chain
+from cotfactory.flows.commit import Committed, commit_units
 from cotfactory.flows.config import RunConfig
 from cotfactory.flows.endpoint_ledger import EndpointLedger
 from cotfactory.flows.run_state import PromptProgress, is_finished
-from cotfactory.flows.stages import BatchStage
 from cotfactory.samplers.base import Completion, Sampler
 from cotfactory.samplers.units import Unit, UnitQueue, stream_units
 from cotfactory.storage import PromptRecord, Store
@@ -85,8 +84,8 @@ class Tracker:
             if not is_finished(self.of(p), self.config)
         ]
 
-    def stored(self, units: Sequence[Unit], stored: StoredBatch) -> list[Unit]:
-        """Count a stored group in; returns the next rounds it calls for."""
+    def next_rounds(self, units: Sequence[Unit], stored: Committed) -> list[Unit]:
+        """Count a committed group in; returns the next rounds of its prompts still short of their target."""
         self.progress.samples += stored.samples
         self.progress.stored_now += stored.samples
         self.progress.accepted += stored.accepted
@@ -117,10 +116,11 @@ def sample_continuously(
     config: RunConfig,
     store: Store,
     sampler: Sampler,
-    checker: CheckRunner,
+    chain: Chain,
     tracker: Tracker,
     stop: threading.Event | None,
-    stages: Sequence[BatchStage] = (),
+    *,
+    rejudging: bool = False,
 ) -> None:
     """Sample every unit the run needs, checking and storing as units come back, until every prompt has its
     target or its rounds; after `stop` is set, only what is in flight is stored. A sampler failure ends the run
@@ -162,18 +162,18 @@ def sample_continuously(
                 units.close()  # wakes a sampler waiting for work
             if not group:
                 continue
-            stored = check_and_store(
+            stored = commit_units(
                 store,
-                checker,
+                chain,
                 tracker.progress.run_id,
                 config.model,
                 [unit for unit, _ in group],
                 [completions for _, completions in group],
-                stages,
-                ledger.write,
+                rejudging=rejudging,
+                on_commit=ledger.write,
             )
             tracker.progress.endpoints = ledger.latest
-            for following in tracker.stored([unit for unit, _ in group], stored):
+            for following in tracker.next_rounds([unit for unit, _ in group], stored):
                 units.put(following)
             for _ in group:
                 units.settle()

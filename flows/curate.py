@@ -1,10 +1,11 @@
 """Curated SFT sets: accepted samples, filtered and capped, stored as a new version of a named set.
 
 The steps, in order: the SQL predicate; the prompts' pass rate (difficulty, as Light-R1 and LIMO select);
-decontamination against registered benchmarks; a preference order within each prompt; near-duplicates
-dropped in that order (the preferred member of a cluster stays); at most K per prompt. The same spec on the
-same store gives the same members: every order is total, and `random:SEED` ranks by a hash of the seed and the
-sample id. Completions are read in batches only for near-duplicate removal, so memory stays small.
+decontamination against registered benchmarks (the run chain's own step); a preference order within each
+prompt; near-duplicates dropped in that order (the preferred member of a cluster stays); at most K per prompt.
+The same spec on the same store gives the same members: every order is total, and `random:SEED` ranks by a
+hash of the seed and the sample id. Completions are read in batches only for near-duplicate removal, so memory
+stays small.
 """
 
 import re
@@ -18,8 +19,10 @@ import polars as pl
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cotfactory.filters.chain import Chain
+from cotfactory.filters.checks import Sample
+from cotfactory.filters.decontam import Decontaminator, DecontamStep
 from cotfactory.filters.near_dup import MinHasher, MinHashParams, NearDupIndex
-from cotfactory.flows.decontam import Decontaminator
 from cotfactory.storage import Store
 from cotfactory.storage.connection import limit_memory
 from cotfactory.storage.errors import CotfactoryError
@@ -120,6 +123,16 @@ def _near_duplicates(con: duckdb.DuckDBPyConnection, ordered_ids: list[str]) -> 
     return {sample_id for sample_id, match in zip(ordered_ids, found, strict=True) if match is not None}
 
 
+def _contaminated_prompts(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, benchmarks: list[str]) -> list[str]:
+    """The prompts the run chain's decontamination step rejects, judged once per prompt."""
+    problems = frame.select("prompt_id", "problem").unique("prompt_id", maintain_order=True)
+    prompt_ids = problems.get_column("prompt_id").to_list()
+    samples = [Sample.from_completion(problem, "", prompt_id=prompt_id) for prompt_id, problem in problems.iter_rows()]
+    with Chain([], [DecontamStep(Decontaminator(con, benchmarks))], workers=0) as chain:
+        decisions = chain.run(samples)
+    return [prompt_id for prompt_id, decision in zip(prompt_ids, decisions, strict=True) if not decision.accepted]
+
+
 def curate(store: Store, name: str, spec: CurateSpec) -> CurateReport:
     """Build and store the next version of set `name` from the store's accepted samples."""
     with store.transaction() as con:
@@ -133,11 +146,7 @@ def curate(store: Store, name: str, spec: CurateSpec) -> CurateReport:
             excluded["pass_rate"] = frame.height - kept.height
             frame = kept
         if spec.decontam:
-            decontaminator = Decontaminator(con, spec.decontam)
-            problems = frame.select("prompt_id", "problem").unique("prompt_id")
-            dirty = [
-                prompt_id for prompt_id, problem in problems.iter_rows() if decontaminator.find(problem) is not None
-            ]
+            dirty = _contaminated_prompts(con, frame, spec.decontam)
             kept = frame.filter(~pl.col("prompt_id").is_in(dirty))
             excluded["contaminated"] = frame.height - kept.height
             frame = kept

@@ -7,22 +7,20 @@ for other prompts (`continuous`).
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from cotfactory.flows.components import (
-    open_checks,
-    open_decontaminator,
-    open_sampler,
-    open_stages,
-    prepare_checks,
-)
-from cotfactory.flows.config import RunConfig
+from cotfactory.filters.runner import domains_of
+from cotfactory.flows.config import RunConfig, load_config
 from cotfactory.flows.continuous import ProgressCallback, RunProgress, Tracker, sample_continuously
 from cotfactory.flows.report import report_artifact
+from cotfactory.flows.run_control import ProgressLog, current
+from cotfactory.flows.run_parts import open_chain, open_sampler, replays
 from cotfactory.flows.run_state import (
     FunnelRow,
     import_prompt_files,
@@ -31,8 +29,7 @@ from cotfactory.flows.run_state import (
     run_totals,
     select_prompts,
 )
-from cotfactory.samplers.base import Sampler
-from cotfactory.storage import RunRecord, Store
+from cotfactory.storage import PromptRecord, RunRecord, Store
 from cotfactory.storage.errors import CotfactoryError
 
 __all__ = ["ProgressCallback", "RunProgress", "RunSummary", "generate"]
@@ -88,62 +85,90 @@ def _funnel_artifact(run_id: str, funnel: list[FunnelRow]) -> None:
     create_table_artifact(key=f"funnel-{run_id}", table=table, description=f"Outcome of every sample of run {run_id}")
 
 
-def _stopped(stop: threading.Event | None) -> bool:
-    return stop is not None and stop.is_set()
+def as_config(config: RunConfig | dict[str, Any] | str) -> RunConfig:
+    """The flow's parameter as a validated config: a config, its JSON table (what a deployment passes), or the
+    path of a TOML file."""
+    if isinstance(config, RunConfig):
+        return config
+    if isinstance(config, str):
+        return load_config(Path(config))
+    return RunConfig.model_validate(config)
 
 
-@flow(name="cotfactory-generate", validate_parameters=False)
-def generate(
-    config: RunConfig | dict[str, Any],
-    sampler: Sampler | None = None,
-    on_progress: ProgressCallback | None = None,
-    stop: threading.Event | None = None,
-) -> RunSummary:
-    """Sample, check and store until every selected prompt has `target_accepted` accepted samples or has used
-    `max_rounds` rounds. A rerun of the same config continues where the store says the run stands.
-
-    `sampler` replaces the configured one (an engine the caller already holds); `stop`, once set, ends the run
-    after the batch in flight is stored.
-    """
-    config = RunConfig.model_validate(config) if isinstance(config, dict) else config
-    logger = get_run_logger()
+@task(name="import-prompts", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def import_and_select(config: RunConfig) -> list[PromptRecord]:
+    """Import the config's prompt files (a re-import adds nothing) and select the run's prompts."""
     store = Store(config.db)
     new_prompts = import_prompt_files(store, config.prompts)
     with store.transaction() as con:
         prompts = select_prompts(con, config.prompts)
-        decontaminator = open_decontaminator(config, con)
-    prepare_checks(config, prompts)
-    run_id = _start_run(store, config)
-    logger.info("run %s: %d prompts selected (%d newly imported) from %s", run_id, len(prompts), new_prompts, store)
-    with store.transaction(small=True) as con:
-        state = run_progress(con, run_id)
-        samples, accepted = run_totals(con, run_id)
-    progress = RunProgress(run_id, len(prompts), samples=samples, accepted=accepted)
-    owned = sampler is None
-    status = "failed"
-    try:
-        with open_checks(config) as checker:
+    get_run_logger().info("%d prompts selected (%d newly imported) from %s", len(prompts), new_prompts, store)
+    return prompts
+
+
+@task(name="sample-check-store", cache_policy=NO_CACHE)
+def sample_check_store(config: RunConfig, prompts: list[PromptRecord]) -> tuple[str, RunProgress]:
+    """The sampling loop: sample, decide with the run's chain, store, until every prompt has its target or its
+    rounds; returns the run's status and progress. A rerun continues from the store."""
+    control = current()
+    store = Store(config.db)
+    with store.transaction() as con:
+        chain = open_chain(config, con)  # built once; an unknown benchmark fails here, before any sampling
+    with chain:
+        chain.setup(domains_of(prompts))  # a check that cannot work here (the sandbox) fails before the run starts
+        run_id = _start_run(store, config)
+        with store.transaction(small=True) as con:
+            state = run_progress(con, run_id)
+            samples, accepted = run_totals(con, run_id)
+        progress = RunProgress(run_id, len(prompts), samples=samples, accepted=accepted)
+        sampler = control.sampler
+        status = "failed"
+        try:
             # The check workers start (seconds) while the engine loads (minutes on big models).
-            warming = threading.Thread(target=checker.start, name="check-pool-start", daemon=True)
+            warming = threading.Thread(target=chain.start, name="check-pool-start", daemon=True)
             warming.start()
             if sampler is None:
                 sampler = open_sampler(config.sampler)
             warming.join()
-            tracker = Tracker(config, progress, prompts, state, on_progress)
-            stages = open_stages(config, sampler, decontaminator)
-            sample_continuously(config, store, sampler, checker, tracker, stop, stages)
-        status = "cancelled" if _stopped(stop) else "completed"
-    finally:
-        if owned and sampler is not None and hasattr(sampler, "close"):
-            sampler.close()
-        store.finish_run(run_id, status)  # type: ignore[arg-type]
-    with store.transaction(small=True) as con:
+            tracker = Tracker(config, progress, prompts, state, control.on_progress or ProgressLog(get_run_logger()))
+            sample_continuously(config, store, sampler, chain, tracker, control.stop, rejudging=replays(config))
+            status = "cancelled" if control.stopped() else "completed"
+        finally:
+            if control.sampler is None and sampler is not None and hasattr(sampler, "close"):
+                sampler.close()
+            store.finish_run(run_id, status)  # type: ignore[arg-type]
+    return status, progress
+
+
+@task(name="write-report", retries=1, cache_policy=NO_CACHE)
+def write_run_report(config: RunConfig, run_id: str) -> list[FunnelRow]:
+    """The run's funnel as a table artifact and its HTML report beside the store; a report that cannot be written
+    is logged, since the run itself is stored."""
+    logger = get_run_logger()
+    with Store(config.db).transaction(small=True) as con:
         funnel = run_funnel(con, run_id)
     _funnel_artifact(run_id, funnel)
     try:
         logger.info("run %s report: %s", run_id, report_artifact(config.db, run_id))
-    except (OSError, CotfactoryError) as error:  # the run is stored; only its report is missing
+    except (OSError, CotfactoryError) as error:
         logger.error("run %s: report not written: %s", run_id, error)
-    summary = RunSummary(run_id, status, progress, funnel)
-    logger.info("run %s %s: %d samples in the store, %d accepted", run_id, status, summary.samples, summary.accepted)
+    return funnel
+
+
+@flow(name="cotfactory-generate")
+def generate(config: RunConfig | dict[str, Any] | str) -> RunSummary:
+    """Sample, check and store until every selected prompt has `target_accepted` accepted samples or has used
+    `max_rounds` rounds. A rerun of the same config continues where the store says the run stands.
+
+    `config` is all a run needs (a config, its JSON table or a TOML path), so `cotfactory run`, a schedule and a
+    deployment start the same flow; a caller in this process may add hooks (`run_control.controlling`).
+    """
+    run_config = as_config(config)
+    prompts = import_and_select(run_config)
+    status, progress = sample_check_store(run_config, prompts)
+    funnel = write_run_report(run_config, progress.run_id)
+    summary = RunSummary(progress.run_id, status, progress, funnel)
+    get_run_logger().info(
+        "run %s %s: %d samples in the store, %d accepted", summary.run_id, status, summary.samples, summary.accepted
+    )
     return summary

@@ -3,8 +3,9 @@
 import fake_checks  # noqa: F401 (registers spin_forever and raises)
 import pytest
 
+from cotfactory.filters.chain import Chain
 from cotfactory.filters.checks import REGISTRY, Sample
-from cotfactory.filters.runner import DEFAULT_CHECKS, CheckConfigError, CheckRunner, build_checks
+from cotfactory.filters.runner import DEFAULT_CHECKS, CheckConfigError, build_checks
 
 MATH_REASONING = (
     "We need $\\frac{1}{2} + \\frac{1}{3}$. The common denominator is $6$, so this is "
@@ -94,20 +95,20 @@ def make_sample(completion: str, fields: dict) -> Sample:
 
 
 @pytest.fixture(scope="module")
-def runner() -> CheckRunner:
+def runner() -> Chain:
     checks = build_checks([*DEFAULT_CHECKS[:-1], {"name": "math_verify", "timeout_s": 2}])
-    with CheckRunner(checks, workers=2, timeout_s=20) as runner:
+    with Chain(checks, workers=2, timeout_s=20) as runner:
         yield runner
 
 
 @pytest.fixture(scope="module")
-def math_runner() -> CheckRunner:
-    with CheckRunner(build_checks(["math_verify"]), workers=1) as runner:
+def math_runner() -> Chain:
+    with Chain(build_checks(["math_verify"]), workers=1) as runner:
         yield runner
 
 
 @pytest.mark.parametrize(("completion", "fields", "reason"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_reason_codes(runner: CheckRunner, completion: str, fields: dict, reason: str | None) -> None:
+def test_reason_codes(runner: Chain, completion: str, fields: dict, reason: str | None) -> None:
     (decision,) = runner.run([make_sample(completion, fields)])
     assert decision.reason == reason
     assert decision.accepted == (reason is None)
@@ -116,7 +117,7 @@ def test_reason_codes(runner: CheckRunner, completion: str, fields: dict, reason
         assert failing and decision.verdicts[failing[0]].reason == reason
 
 
-def test_batch_keeps_order_and_skips_expensive_checks_for_rejects(runner: CheckRunner) -> None:
+def test_batch_keeps_order_and_skips_expensive_checks_for_rejects(runner: Chain) -> None:
     samples = [make_sample(c[1], c[2]) for c in CASES[:8]]
     decisions = runner.run(samples)
     assert [d.reason for d in decisions] == [c[3] for c in CASES[:8]]
@@ -126,13 +127,13 @@ def test_batch_keeps_order_and_skips_expensive_checks_for_rejects(runner: CheckR
 
 
 def test_all_checks_mode_computes_everything() -> None:
-    with CheckRunner(build_checks(), workers=1, all_checks=True) as runner:
+    with Chain(build_checks(), workers=1, all_checks=True) as runner:
         (decision,) = runner.run([make_sample(f"<think>\n{LOOPING}\n</think>\n\n$\\boxed{{7}}$", {})])
     assert set(decision.verdicts) == set(DEFAULT_CHECKS)
     assert decision.reason == "repetition" and decision.verdicts["math_verify"].reason == "wrong_answer"
 
 
-def test_scores_hold_the_measured_values(runner: CheckRunner) -> None:
+def test_scores_hold_the_measured_values(runner: Chain) -> None:
     (decision,) = runner.run([make_sample(f"<think>\n{LOOPING}\n</think>\n\n$\\boxed{{7}}$", {})])
     assert 0.9 < decision.verdicts["repetition"].score <= 1.0
     (ok,) = runner.run([make_sample(RIGHT, {})])
@@ -143,14 +144,14 @@ def test_scores_hold_the_measured_values(runner: CheckRunner) -> None:
 def test_a_hung_check_times_out_without_breaking_the_batch() -> None:
     checks = build_checks(["think_format", "spin_forever"])
     samples = [make_sample(RIGHT, {}), make_sample("no tags", {}), make_sample(RIGHT, {})]
-    with CheckRunner(checks, workers=1, timeout_s=1.0) as runner:
+    with Chain(checks, workers=1, timeout_s=1.0) as runner:
         decisions = runner.run(samples)
         assert [d.reason for d in decisions] == ["verify_timeout", "unclosed_think", "verify_timeout"]
         assert runner.run([make_sample("no tags", {})])[0].reason == "unclosed_think", "the runner still works"
 
 
 def test_a_check_that_raises_becomes_a_verdict() -> None:
-    with CheckRunner(build_checks(["raises"]), workers=1) as runner:
+    with Chain(build_checks(["raises"]), workers=1) as runner:
         decisions = runner.run([make_sample(RIGHT, {}), make_sample(RIGHT, {})])
     assert [d.reason for d in decisions] == ["check_error", "check_error"]
     assert decisions[0].verdicts["raises"].detail == "KeyError: 'boom'"
@@ -215,9 +216,7 @@ def test_choice_letters(answer: str, reference: str, passes: bool) -> None:
         ("The train leaves at $\\boxed{12:30}$", "12:00", "wrong_answer"),
     ],
 )
-def test_math_answers_of_several_parts(
-    math_runner: CheckRunner, answer: str, reference: str, reason: str | None
-) -> None:
+def test_math_answers_of_several_parts(math_runner: Chain, answer: str, reference: str, reason: str | None) -> None:
     (decision,) = math_runner.run(
         [make_sample(f"<think>\n{MATH_REASONING}\n</think>\n\n{answer}", {"reference": reference})]
     )

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from cotfactory.filters.chain import Chain
 from cotfactory.filters.checks import Sample, Verdict
 from cotfactory.filters.code_outcomes import process_failure
 from cotfactory.filters.code_tests import CodeTestsCheck
-from cotfactory.filters.runner import CheckRunner, build_checks
+from cotfactory.filters.runner import build_checks
 from cotfactory.filters.sandbox import ProcessResult
 from cotfactory.storage.code_problems import CodeTests
 
@@ -153,7 +154,7 @@ def test_the_check_runs_from_a_check_list_in_worker_processes() -> None:
     samples = [
         Sample.from_completion("p", answer(p), domain="code", tests=ADD_CALLS.model_dump_json()) for p in programs
     ]
-    with CheckRunner(build_checks(["think_format", {"name": "code_tests", "time_limit_s": 1.0}]), workers=2) as runner:
+    with Chain(build_checks(["think_format", {"name": "code_tests", "time_limit_s": 1.0}]), workers=2) as runner:
         runner.setup({"code"})
         decisions = runner.run(samples)
     assert [d.reason for d in decisions] == [None, "tests_failed", "sandbox_timeout"]
@@ -211,6 +212,6 @@ def test_tests_that_take_longer_than_the_runners_timeout_still_get_their_time() 
     program = "import time\ntime.sleep(0.6)\nprint(input())"
     sample = Sample.from_completion("p", answer(program), domain="code", tests=tests.model_dump_json())
     chain = build_checks([{"name": "code_tests", "time_limit_s": 1.0}])
-    with CheckRunner(chain, workers=1, timeout_s=1.0) as runner:
+    with Chain(chain, workers=1, timeout_s=1.0) as runner:
         (decision,) = runner.run([sample])
     assert decision.accepted, decision

@@ -8,8 +8,8 @@ import pytest
 from helpers import run_cli
 from test_near_dup import edit_words, reasoning
 
+from cotfactory.filters.decontam import DecontamError, Decontaminator, register_benchmark, words
 from cotfactory.flows.curate import CurateError, CurateSpec, curate, spec_from_options
-from cotfactory.flows.decontam import DecontamError, Decontaminator, register_benchmark, words
 from cotfactory.storage import PromptRecord, RunRecord, SampleRecord, Store, query
 
 BENCHMARK_PROBLEMS = [

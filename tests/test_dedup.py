@@ -4,8 +4,8 @@ from pathlib import Path
 
 from test_near_dup import edit_words, reasoning, swap_paragraphs
 
+from cotfactory.filters.dedup import StoredDedup
 from cotfactory.filters.near_dup import MinHashParams
-from cotfactory.flows.dedup import StoredDedup
 from cotfactory.storage import Store
 
 

@@ -125,7 +125,7 @@ SAMPLERS = {
 def test_every_setting_changes_the_run_id_or_is_listed_as_left_out(kind: str, tmp_path: Path) -> None:
     """Each setting of a config, the judge's included, either changes the run id or is on the documented list of
     settings left out; the list and the README agree."""
-    from cotfactory.flows.config import RUN_ID_EXCLUDED
+    from cotfactory.flows.run_id import RUN_ID_EXCLUDED
 
     (tmp_path / "dump.jsonl").write_text("")
     (tmp_path / "x").write_text("")  # a file a changed list of paths can name

@@ -18,6 +18,7 @@ from run_configs import http_run_config, write_config
 
 from cotfactory.flows.config import load_config
 from cotfactory.flows.generate import RunProgress, generate
+from cotfactory.flows.run_control import controlling
 from cotfactory.samplers.base import SamplerError
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -136,7 +137,8 @@ def test_a_resumed_replay_run_serves_the_traces_of_its_missing_rounds(prefect_ap
         if progress.stored_now >= 5:
             stop.set()
 
-    assert generate(config, on_progress=stop_after_the_first_group, stop=stop).status == "cancelled"
+    with controlling(on_progress=stop_after_the_first_group, stop=stop):
+        assert generate(config).status == "cancelled"
     ((stored_first,),) = rows(config.db, "SELECT count(*) FROM outcomes")
     assert 5 <= stored_first < 15, "rounds are missing after the stop"
     assert generate(config).status == "completed"

@@ -4,9 +4,12 @@ from typing import Any
 
 from openai_server import OpenAIServer
 
+from cotfactory.filters.chain import Chain
 from cotfactory.filters.checks import Sample
 from cotfactory.filters.judge import LlmJudge, judgement_of
-from cotfactory.filters.runner import CheckRunner, build_checks
+from cotfactory.filters.judge_step import JudgeStep
+from cotfactory.filters.majority import MajorityVote
+from cotfactory.filters.runner import build_checks
 from cotfactory.samplers.openai_http import OpenAIHttpConfig, OpenAIHttpSampler
 
 
@@ -21,12 +24,12 @@ def test_majority_answer_becomes_the_reference() -> None:
         sample("$\\boxed{8}$", prompt_id="p2"),
         sample("$\\boxed{5}$", reference="5", prompt_id="p3"),
     ]
-    with CheckRunner(build_checks(["math_verify"]), workers=1, majority_vote=True) as runner:
+    with Chain(build_checks(["math_verify"]), [MajorityVote()], workers=1) as runner:
         decisions = runner.run(batch)
     assert [d.reason for d in decisions] == [None, None, "wrong_answer", None, "no_reference", "no_reference", None]
     assert decisions[0].verdicts["majority_vote"].detail == "3/4 for 42"
     assert "majority_vote" not in decisions[6].verdicts, "a prompt with a reference keeps it"
-    with CheckRunner(build_checks(["math_verify"]), workers=1) as runner:
+    with Chain(build_checks(["math_verify"]), workers=1) as runner:
         assert {d.reason for d in runner.run(batch[:4])} == {"no_reference"}, "off by default"
 
 
@@ -45,7 +48,7 @@ def test_judge_overrules_math_verify_rejects_only() -> None:
     ]
     with OpenAIServer(answer=judge_reply) as server:
         judge = LlmJudge(OpenAIHttpSampler(OpenAIHttpConfig(base_url=server.url, model="judge-70b")))
-        with CheckRunner(build_checks(["think_format", "math_verify"]), workers=1, judge=judge) as runner:
+        with Chain(build_checks(["think_format", "math_verify"]), [JudgeStep(judge)], workers=1) as runner:
             decisions = runner.run(batch)
     assert [d.reason for d in decisions] == [None, None, "wrong_answer", "unclosed_think"]
     assert decisions[2].verdicts["llm_judge"].reason == "judge_different", "the judge agreed it is wrong"

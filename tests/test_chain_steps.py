@@ -1,15 +1,15 @@
-"""Decontamination and dedup are stages of the check chain: they add verdicts, and each sample's outcome (accepted,
+"""Decontamination and dedup are steps of the check chain: they add verdicts, and each sample's outcome (accepted,
 or its first failing check) is decided once, from every verdict, in the chain's order."""
 
 import json
 from pathlib import Path
 
+from cotfactory.filters.chain import Chain
+from cotfactory.filters.decontam import Decontaminator, DecontamStep, register_benchmark
+from cotfactory.filters.dedup import DedupStep, StoredDedup
 from cotfactory.filters.near_dup import MinHashParams
-from cotfactory.filters.runner import CheckRunner, build_checks
-from cotfactory.flows.batch import check_and_store
-from cotfactory.flows.decontam import Decontaminator, register_benchmark
-from cotfactory.flows.dedup import StoredDedup
-from cotfactory.flows.stages import DecontamStage, DedupStage
+from cotfactory.filters.runner import build_checks
+from cotfactory.flows.commit import commit_units
 from cotfactory.samplers.base import Completion, SamplingParams
 from cotfactory.samplers.units import Unit
 from cotfactory.storage import PromptRecord, Store, query
@@ -43,9 +43,9 @@ def test_a_contaminated_or_duplicate_sample_is_decided_once_by_its_first_failing
         [shared, _answer("12", "Listing them: 1 2 3 4 6 8 9 12 18 24 36 72, twelve in all.")],
     ]
     with store.transaction() as con:
-        stages = [DecontamStage(Decontaminator(con, ["bench"])), DedupStage(StoredDedup(MinHashParams()), "m")]
-    checker = CheckRunner(build_checks(["think_format", "math_verify"]), workers=0)
-    stored = check_and_store(store, checker, "run-1", "m", units, completions, stages)
+        steps = [DecontamStep(Decontaminator(con, ["bench"])), DedupStep(StoredDedup(MinHashParams()))]
+    chain = Chain(build_checks(["think_format", "math_verify"]), steps, workers=0)
+    stored = commit_units(store, chain, "run-1", "m", units, completions)
 
     outcomes = query(
         "SELECT o.prompt_id, c.answer, o.accepted, o.reject_check, o.reject_reason FROM outcomes o "

@@ -3,7 +3,8 @@ completion equals (`duplicate`) or nearly equals (`near_duplicate`) an earlier k
 the verdict names the kept one. The earliest kept sample of a cluster survives.
 
 The index lives in the store (`near_dup_signatures`, `near_dup_bands`): a batch looks up only the band keys
-it has, in the same transaction that stores it, so the decision and the index never disagree.
+it has, in the same transaction that stores it, so the decision and the index never disagree. An audit reads
+the store's index and writes nothing; what it keeps stays in memory, so later traces are judged against it too.
 """
 
 from collections.abc import Sequence
@@ -13,7 +14,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from cotfactory.filters.checks import Verdict, failed, passed
+from cotfactory.filters.chain import ChainContext, GroupStep
+from cotfactory.filters.checks import Sample, Verdict, failed, passed
 from cotfactory.filters.near_dup import MinHasher, MinHashParams, NearDupIndex
 from cotfactory.storage.ids import xxh3_id
 from cotfactory.storage.records import NearDupBandRecord, NearDupSignatureRecord
@@ -35,6 +37,7 @@ class StoredDedup:
     def __post_init__(self) -> None:
         self.hasher = MinHasher(self.params)
         self.name = params_name(self.params)
+        self._kept_in_memory: list[tuple[str, str, bytes]] = []
 
     def _stored_candidates(self, con: duckdb.DuckDBPyConnection, keys: np.ndarray) -> list[tuple[str, str, bytes]]:
         """Kept samples sharing a band key with the batch, oldest first: (sample_id, text_hash, signature)."""
@@ -54,9 +57,16 @@ class StoredDedup:
         return [(str(i), str(h), bytes(sig)) for i, h, sig in rows]
 
     def apply(
-        self, con: duckdb.DuckDBPyConnection, ids: Sequence[str], texts: Sequence[str], *, rejudging: bool = False
+        self,
+        con: duckdb.DuckDBPyConnection | None,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        *,
+        rejudging: bool = False,
+        write: bool = True,
     ) -> list[Verdict]:
-        """A verdict per text, in order; texts that pass join the index (written through `con`).
+        """A verdict per text, in order; texts that pass join the index (written through `con`, or kept in memory
+        when `write` is off or there is no store).
 
         A sample is never a duplicate of itself: when `rejudging` (recorded completions judged again), a text
         whose own id is kept is judged against the other kept texts only. Otherwise the text was sampled anew,
@@ -67,7 +77,8 @@ class StoredDedup:
         keys = self.hasher.band_keys(signatures)
         index = NearDupIndex(self.hasher)
         text_hashes: dict[str, str] = {}
-        for sample_id, text_hash, blob in self._stored_candidates(con, keys):
+        stored_rows = self._stored_candidates(con, keys) if con is not None else []
+        for sample_id, text_hash, blob in [*stored_rows, *self._kept_in_memory]:
             signature = np.frombuffer(blob, dtype=np.uint32)
             index.remember(sample_id, signature, self.hasher.band_keys(signature[None, :])[0])
             text_hashes[sample_id] = text_hash
@@ -101,6 +112,27 @@ class StoredDedup:
             exact = text_hashes.get(match) == hashes[position]
             similarity = float(np.mean(index.signature(match) == signatures[position]))
             verdicts.append(failed("duplicate" if exact else "near_duplicate", similarity, match))
-        insert(con, signature_rows)
-        insert(con, band_rows)
+        if con is not None and write:
+            insert(con, signature_rows)
+            insert(con, band_rows)
+        else:
+            self._kept_in_memory.extend((r.sample_id, r.text_hash, r.signature) for r in signature_rows)
         return verdicts
+
+
+@dataclass
+class DedupStep(GroupStep):
+    """The chain's last step: the samples every earlier part passed, against the store's index and each other,
+    in the group's transaction; the ones that pass join the index."""
+
+    dedup: StoredDedup
+    name = CHECK_NAME
+    needs_store = True
+
+    def judge(self, samples: Sequence[Sample], passing: Sequence[int], context: ChainContext) -> dict[int, Verdict]:
+        ids = [samples[i].sample_id for i in passing]
+        texts = [samples[i].completion for i in passing]
+        verdicts = self.dedup.apply(
+            context.connection, ids, texts, rejudging=context.rejudging, write=not context.read_only
+        )
+        return dict(zip(passing, verdicts, strict=True))

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import xxhash
 
+from cotfactory.filters.chain import ChainContext, GroupStep
+from cotfactory.filters.checks import Sample, Verdict, failed, passed
+from cotfactory.filters.ngrams import WordHashes, rolled_ngrams
 from cotfactory.storage import Store
 from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.input_rows import parse_all_rows
@@ -22,6 +24,7 @@ from cotfactory.storage.prompt_fields import PROBLEM_FIELDS, pick_field
 from cotfactory.storage.records import BenchmarkNgramRecord, BenchmarkRecord
 from cotfactory.storage.store import insert
 
+CHECK_NAME = "decontam"
 _WORD = re.compile(r"\w+")
 
 
@@ -33,30 +36,14 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-_ROLL = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _word_hash(word: str, cache: dict[str, int]) -> int:
-    value = cache.get(word)
-    if value is None:
-        value = cache[word] = xxhash.xxh3_64_intdigest(word.encode())
-    return value
-
-
-def ngram_hashes(tokens: Sequence[str], n: int, cache: dict[str, int] | None = None) -> np.ndarray:
-    """Hashes of the word n-grams of `tokens` (int64): xxh3_64 of each word, rolled over n words, so that a
-    batch hashes each distinct word once. Fewer than n words make one n-gram of all of them."""
-    cache = {} if cache is None else cache
-    hashes = np.fromiter((_word_hash(t, cache) for t in tokens), dtype=np.uint64, count=len(tokens))
-    width = min(n, len(hashes))
-    if width == 0:
+def ngram_hashes(tokens: Sequence[str], n: int, cache: WordHashes | None = None) -> np.ndarray:
+    """Hashes of the word n-grams of `tokens` (int64), rolled over n words, so that a batch hashes each distinct
+    word once. Fewer than n words make one n-gram of all of them."""
+    cache = WordHashes() if cache is None else cache
+    hashes = np.fromiter(map(cache.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
+    if not len(hashes):
         return np.empty(0, dtype=np.int64)
-    span = len(hashes) - width + 1
-    rolled = hashes[:span].copy()
-    with np.errstate(over="ignore"):
-        for offset in range(1, width):
-            rolled = rolled * _ROLL + hashes[offset : offset + span]
-    return rolled.view(np.int64)
+    return rolled_ngrams(hashes, min(n, len(hashes))).view(np.int64)
 
 
 def register_benchmark(
@@ -70,7 +57,7 @@ def register_benchmark(
         what="nothing registered",
     )
     table: dict[int, str] = {}
-    cache: dict[str, int] = {}
+    cache = WordHashes()
     for problem in problems:
         tokens = words(problem)
         for position, value in enumerate(ngram_hashes(tokens, n, cache).tolist()):
@@ -118,7 +105,7 @@ class Decontaminator:
         order = np.argsort(self._hashes, kind="stable")
         self._hashes = self._hashes[order]
         self._owners = [(rows[i][1], rows[i][2]) for i in order]
-        self._cache: dict[str, int] = {}
+        self._cache = WordHashes()
 
     def find(self, text: str) -> Contamination | None:
         """The first benchmark n-gram `text` contains, or None."""
@@ -154,3 +141,21 @@ class Decontaminator:
                     if gram == " ".join(tokens_of[text]):
                         found[text] = Contamination(benchmark, gram)
         return found
+
+
+@dataclass
+class DecontamStep(GroupStep):
+    """Every sample of a prompt that overlaps a registered benchmark fails, naming the shared n-gram; judged on
+    every sample (it is a fact about the prompt), so a sample an earlier check rejected records it too."""
+
+    decontaminator: Decontaminator
+    name = CHECK_NAME
+    needs_store = False  # the benchmarks were read when the run started
+
+    def judge(self, samples: Sequence[Sample], passing: Sequence[int], context: ChainContext) -> dict[int, Verdict]:
+        problems = list(dict.fromkeys(s.problem for s in samples))
+        found = dict(zip(problems, self.decontaminator.find_many(problems), strict=True))
+        return {
+            i: passed() if found[s.problem] is None else failed("contaminated", None, str(found[s.problem]))
+            for i, s in enumerate(samples)
+        }
