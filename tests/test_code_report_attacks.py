@@ -138,7 +138,7 @@ def test_a_value_nested_within_the_cap_is_judged() -> None:
         ("'-0'", "0", True),
         ("'9' * 60_000", "3", False),
         ("'9' * 60_000", "3.0", False),
-        ("'9' * 60_000 + '.5'", "1e60000", False),
+        ("'8' * 60_000 + '.5'", "1e60000", False),
         ("'1' + '0' * 5000 + '.0'", "1e5000", True),  # a real answer far past float's range
         ("'1e99999999999999999999'", "1e400", False),
     ],
