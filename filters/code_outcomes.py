@@ -1,6 +1,7 @@
 """What one test case of a program came to, read from the sandbox's result: passed, a wrong result, or how
 the program failed; and the comparison of outputs and return values with the expected ones."""
 
+import decimal
 import math
 import re
 import signal
@@ -56,10 +57,28 @@ def process_failure(result: ProcessResult, wall_s: float) -> CaseOutcome | None:
     return None
 
 
-# Numbers as judges read them: ASCII digits only (a fullwidth digit is not a digit).
+# Numbers as judges read them: ASCII digits only (a fullwidth digit is not a digit). No two quantifiers of the
+# decimal pattern can take the same digit, so a match is linear in the token, however long.
 _INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 FLOAT_TOLERANCE = 1e-6  # relative or absolute, as CodeContests' checkers allow for real-valued answers
+# Real numbers of any size compared in decimal: no overflow to infinity, no exception, time linear in the token.
+_REALS = decimal.Context(prec=40, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN, traps=[])
+_TOLERANCE = decimal.Decimal(FLOAT_TOLERANCE)
+
+
+def _digits(token: str) -> tuple[bool, str]:
+    """An integer token as (negative, digits without leading zeros): any length, never through int()."""
+    digits = token.lstrip("+-").lstrip("0") or "0"
+    return token.startswith("-") and digits != "0", digits
+
+
+def _close(got: str, expected: str) -> bool:
+    a, b = _REALS.create_decimal(got), _REALS.create_decimal(expected)
+    if not (a.is_finite() and b.is_finite()):  # past even decimal's exponent range: only the same text is equal
+        return False
+    gap = _REALS.abs(_REALS.subtract(a, b))
+    return gap <= _TOLERANCE or gap <= _REALS.multiply(_TOLERANCE, _REALS.max_mag(a, b).copy_abs())
 
 
 def _tokens_match(got: str, expected: str) -> bool:
@@ -68,9 +87,9 @@ def _tokens_match(got: str, expected: str) -> bool:
     if got == expected:
         return True
     if _INTEGER.fullmatch(expected):
-        return _INTEGER.fullmatch(got) is not None and int(got) == int(expected)
+        return _INTEGER.fullmatch(got) is not None and _digits(got) == _digits(expected)
     if _DECIMAL.fullmatch(expected) and _DECIMAL.fullmatch(got):
-        return math.isclose(float(got), float(expected), rel_tol=FLOAT_TOLERANCE, abs_tol=FLOAT_TOLERANCE)
+        return _close(got, expected)
     return False
 
 

@@ -14,9 +14,10 @@ from typing import Any, Literal
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
 from cotfactory.filters.code_extract import last_program
 from cotfactory.filters.code_outcomes import PASSED, REASON_OF, CaseOutcome, process_failure, same_output
-from cotfactory.filters.harness_cases import HarnessCase, from_typed, harness_cases, passes
+from cotfactory.filters.harness_cases import HarnessCase, from_typed, harness_cases, passes, too_deep
 from cotfactory.filters.harness_session import HarnessSession
 from cotfactory.filters.sandbox import Limits, ProcessResult, Sandbox
+from cotfactory.filters.sandbox.harness import MAX_DEPTH
 from cotfactory.storage.code_problems import CodeTests
 
 HARNESS = (Path(__file__).parent / "sandbox" / "harness.py").read_bytes()
@@ -63,6 +64,7 @@ class CodeTestsCheck:
     language: Literal["python"] = "python"
     time_limit_s: float = 4.0  # per test, when the problem names none
     time_limit_factor: float = 1.0  # scales the problem's own limits (contest limits are set for C++)
+    max_time_limit_s: float = 60.0  # per test: any limit past it (a problem's, scaled) is clamped to it
     memory_mb: int = 512
     max_processes: int = 64
     max_output_kb: int = 1024
@@ -90,8 +92,12 @@ class CodeTestsCheck:
         return runs * self._limits(tests, 1 if tests.stdio else _case_count(sample.tests)).wall_s
 
     def _per_case_s(self, tests: CodeTests) -> float:
-        """The problem's own limit, scaled by the factor; else the check's default."""
-        return tests.time_limit_s * self.time_limit_factor if tests.time_limit_s else self.time_limit_s
+        """The problem's own limit, scaled by the factor; else the check's default. Clamped to
+        `max_time_limit_s`, whatever reaches it (huge, infinite, negative or NaN: the default, or the cap)."""
+        limit = self.time_limit_s
+        if tests.time_limit_s is not None and tests.time_limit_s > 0:  # False for NaN
+            limit = tests.time_limit_s * self.time_limit_factor
+        return limit if 0 < limit <= self.max_time_limit_s else min(self.max_time_limit_s, self.time_limit_s)
 
     def _limits(self, tests: CodeTests, cases: int) -> Limits:
         per_case = self._per_case_s(tests)
@@ -157,7 +163,7 @@ class CodeTestsCheck:
             what = "loading the program" if stage == "load" else "the tests' setup"
             return [CaseOutcome(kind if kind != "fail" else "error", f"{what}: {detail}")]  # type: ignore[arg-type]
         outcomes = [
-            _harness_outcome(case, kind, value, tests.expected_wrapped)
+            _judged(case, kind, value, tests.expected_wrapped)
             for case, (kind, value) in zip(cases, session.answers, strict=False)
         ]
         if len(outcomes) < len(cases):  # the run ended before every case was answered
@@ -176,6 +182,14 @@ def _unanswered(session: HarnessSession, result: ProcessResult, per_case: float,
     return failure or CaseOutcome("error", "the program ended the test run")
 
 
+def _judged(case: HarnessCase, kind: str, value: Any, wrapped: bool) -> CaseOutcome:
+    """The case's outcome; a reported value that breaks its judging (the program chose it) fails the case."""
+    try:
+        return _harness_outcome(case, kind, value, wrapped)
+    except Exception as error:
+        return CaseOutcome("fail", f"{case.label}: the reported value could not be judged ({type(error).__name__})")
+
+
 def _harness_outcome(case: HarnessCase, kind: str, value: Any, wrapped: bool) -> CaseOutcome:
     """One case as the harness reported it; a call's returned value is judged here, outside the sandbox."""
     if kind != "pass":
@@ -183,6 +197,8 @@ def _harness_outcome(case: HarnessCase, kind: str, value: Any, wrapped: bool) ->
         return CaseOutcome(kind, detail[:500])  # type: ignore[arg-type]
     if case.code is not None or passes(case, value, wrapped=wrapped):
         return PASSED
+    if too_deep(value):
+        return CaseOutcome("fail", f"{case.label} failed: it returned a value nested deeper than {MAX_DEPTH} levels")
     got = repr(from_typed(value))[:200]
     if case.compare != "json":  # an assert of the problem's, judged out here
         return CaseOutcome("fail", f"{case.label} failed: the call returned {got}")

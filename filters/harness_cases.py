@@ -8,11 +8,11 @@ with the harness could fake it; a HumanEval `check` is converted only when every
 """
 
 import ast
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from cotfactory.filters.code_outcomes import same_value
+from cotfactory.filters.sandbox.harness import DEEPER_THAN, typed, untyped
 from cotfactory.storage.code_problems import CodeTests
 
 Compare = Literal["json", "python", "is", "close_lt", "close_le", "truthy", "falsy"]
@@ -33,22 +33,7 @@ class HarnessCase:
     def message(self, index: int) -> dict[str, Any]:
         if self.code is not None:
             return {"index": index, "assert": self.code}
-        return {"index": index, "call": self.function, "args": [to_typed(arg) for arg in self.args]}
-
-
-def to_typed(value: Any) -> Any:
-    """A Python literal as the harness's typed JSON (tuples, sets and dicts tagged)."""
-    if isinstance(value, tuple):
-        return {"__tuple__": [to_typed(item) for item in value]}
-    if isinstance(value, set | frozenset):
-        return {"__set__": [to_typed(item) for item in value]}
-    if isinstance(value, dict):
-        return {"__dict__": [[to_typed(k), to_typed(v)] for k, v in value.items()]}
-    if isinstance(value, list):
-        return [to_typed(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return {"__float__": repr(value)}
-    return value
+        return {"index": index, "call": self.function, "args": [typed(arg) for arg in self.args]}
 
 
 class _Opaque:
@@ -61,27 +46,34 @@ class _Opaque:
         return self.text
 
 
+def _opaque(value: dict) -> _Opaque:
+    inner = value.get("__repr__") if len(value) == 1 else None
+    return _Opaque(inner[:300] if isinstance(inner, str) else repr(value)[:300])
+
+
 def from_typed(value: Any) -> Any:
-    """The harness's typed JSON back as Python values; anything else it reported is opaque."""
-    if isinstance(value, list):
-        return [from_typed(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    if len(value) != 1:
-        return _Opaque(repr(value)[:300])
-    ((tag, inner),) = value.items()
+    """The harness's typed JSON back as Python values (the harness's own codec); anything else it reported,
+    or a malformed tag, is opaque."""
     try:
-        if tag == "__tuple__":
-            return tuple(from_typed(item) for item in inner)
-        if tag == "__set__":
-            return {from_typed(item) for item in inner}
-        if tag == "__dict__":
-            return {from_typed(k): from_typed(v) for k, v in inner}
-        if tag == "__float__":
-            return float(inner)
-    except (TypeError, ValueError):
-        pass
-    return _Opaque(str(inner)[:300] if tag == "__repr__" else repr(value)[:300])
+        return untyped(value, _opaque)
+    except (TypeError, ValueError, RecursionError) as error:
+        return _Opaque(f"a malformed value ({type(error).__name__})")
+
+
+def too_deep(value: Any) -> bool:
+    """Whether a reported value holds the harness's mark of a part nested past its depth (walked without
+    recursion: the value is the program's)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            pending += item
+        elif isinstance(item, dict):
+            text = item.get("__repr__")
+            if isinstance(text, str) and text.startswith(DEEPER_THAN):
+                return True
+            pending += item.values()
+    return False
 
 
 def _json_shaped(value: Any) -> Any:

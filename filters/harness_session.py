@@ -10,16 +10,21 @@ here. A report that does not add up (a line out of order, a duplicate from a for
 fails the tests.
 """
 
+import itertools
 import json
+import re
 import secrets
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from cotfactory.filters.harness_cases import HarnessCase
+from cotfactory.filters.sandbox.harness import REPORT_DEPTH
 
 # Time an answer may take on top of the case's limit: the harness's own work and the pipe (milliseconds).
 GRACE_S = 0.25
+KINDS = ("pass", "fail", "error", "timeout", "memory")
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
 
 
 class HarnessSession:
@@ -59,15 +64,23 @@ class HarnessSession:
         self.late = self.waiting_for
 
     def heard(self, chunk: bytes) -> bytes | None:
+        """Each whole line of the program's output; whatever it holds, a line that does not add up sets
+        `problem` (never an exception: this runs while the sandbox is alive)."""
         self._buffer += chunk
         *lines, self._buffer = self._buffer.split(b"\n")
         for line in lines:
-            if line.startswith(self.tag.encode()) and not self.finished:
-                self._accept(line[len(self.tag) :])
-            elif line.startswith(self.tag.encode()):
+            if not line.startswith(self.tag.encode()):
+                continue
+            if self.finished:
                 self.problem = self.problem or "a report line after the report was complete"
+                continue
+            try:
+                self._accept(line[len(self.tag) :])
+            except Exception as error:  # a checker bug must not keep the sandbox alive or pass the program
+                self.problem = f"a report line that could not be read ({type(error).__name__})"
         if self.finished:
-            self.deadline = None
+            # a report that does not add up ends the run now; a complete one lets the harness exit on its own
+            self.deadline = time.monotonic() if self.problem is not None else None
             return None
         return self._next_case()
 
@@ -83,25 +96,74 @@ class HarnessSession:
         return (json.dumps({**self.cases[waiting].message(waiting), "token": self._token}) + "\n").encode()
 
     def _accept(self, payload: bytes) -> None:
-        try:
-            entry = json.loads(payload)
-            key = entry[0]
-            key, token, kind, value = entry if isinstance(key, int) else (key, self._token, *entry[1:])
-        except (ValueError, TypeError, KeyError, IndexError):
-            self.problem = f"a malformed report line: {payload[:200]!r}"
+        """One report line: exactly the fields the harness writes, of exactly their types, for what is due."""
+        entry = report_entry(payload)
+        due = self.expected[0]
+        if isinstance(entry, str):
+            self.problem = entry
             return
-        if key != self.expected[0]:
-            self.problem = f"a report for {key!r} where the one for {self.expected[0]!r} was due"
+        if type(due) is str:  # a stage: [stage, kind, detail]
+            if len(entry) != 3 or type(entry[0]) is not str or entry[0] != due:
+                self.problem = f"a report {_shown(entry)} where the one for {due!r} was due"
+                return
+            key, kind, value = entry
+        else:  # a case: [index, token, kind, value], answering the case just sent with its token
+            if len(entry) != 4 or type(entry[0]) is not int or entry[0] != due or due != self._sent:
+                self.problem = f"a report {_shown(entry)} where the one for case {due} was due"
+                return
+            key, token, kind, value = entry
+            if type(token) is not str or token != self._token:
+                self.problem = f"a report for case {key} that does not answer the case as sent"
+                return
+        if type(kind) is not str or kind not in KINDS:
+            self.problem = f"a report of an unknown kind {_shown(kind)}"
             return
-        if isinstance(key, int) and (key != self._sent or token != self._token):  # not an answer to what was asked
-            self.problem = f"a report for case {key} that does not answer the case as sent"
-            return
-        if kind not in ("pass", "fail", "error", "timeout", "memory"):
-            self.problem = f"a report of an unknown kind {kind!r}"
+        # a pass carries a call's value (an assert's or a stage's: none); anything else, a message
+        returns_value = kind == "pass" and type(key) is int and self.cases[key].code is None
+        if not returns_value and not (value is None if kind == "pass" else type(value) is str):
+            self.problem = f"a {kind} report for {key!r} carrying {_shown(value)}"
             return
         self.expected.pop(0)
-        if key in ("load", "setup"):
+        if type(key) is str:
             if kind != "pass":
-                self.stage_failure = (str(key), str(kind), str(value))
+                self.stage_failure = (key, kind, value)
             return
         self.answers.append((kind, value))
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is no value the harness writes")
+
+
+def _integer(digits: str) -> int:
+    if len(digits.lstrip("-")) > 4300:  # Python's own conversion limit: the harness writes no longer int
+        raise ValueError(f"an integer of {len(digits):,} digits")
+    return int(digits)
+
+
+# A JSON string, escapes included, or an unclosed one to the end of the line: each byte is scanned once.
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+
+
+def nesting(payload: bytes) -> int:
+    """How deep the brackets of a JSON text nest, outside its strings (linear, whatever the text)."""
+    brackets = _STRING.sub(b"", payload).translate(None, _NOT_BRACKETS)
+    if (openings := brackets.count(b"[") + brackets.count(b"{")) <= REPORT_DEPTH:
+        return openings  # no deeper than it has openings: the common, short case
+    return max(itertools.accumulate((c in b"[{") - (c in b"]}") for c in brackets))
+
+
+def report_entry(payload: bytes) -> list[Any] | str:
+    """A report line's JSON list, or why it is none: capped in nesting before it is parsed (a parser's
+    recursion never meets the program's text), no NaN or Infinity, no integer past Python's digit limit."""
+    if (depth := nesting(payload)) > REPORT_DEPTH:
+        return f"a report line nested {depth} levels deep (at most {REPORT_DEPTH})"
+    try:
+        entry = json.loads(payload, parse_constant=_no_constant, parse_int=_integer)
+    except ValueError as error:
+        return f"a malformed report line ({str(error)[:100]}): {payload[:200]!r}"
+    return entry if type(entry) is list else f"a report line that is no list: {payload[:200]!r}"
+
+
+def _shown(value: Any) -> str:
+    return repr(value)[:200]

@@ -10,6 +10,7 @@ A `starter_code` (TACO, APPS, LiveCodeBench: the signature to complete) is shown
 """
 
 import json
+import math
 import re
 from typing import Any
 
@@ -43,7 +44,8 @@ class CodeTests(BaseModel):
     calls: list[CallCase] = Field(default_factory=list)
     # APPS stores a call's expected value wrapped in a one-element list, and its judge accepts both forms
     expected_wrapped: bool = False
-    time_limit_s: float | None = Field(default=None, gt=0)
+    # per test; a spec read back by the checker may hold any float (it clamps), import holds it to MAX_TIME_LIMIT_S
+    time_limit_s: float | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> "CodeTests":
@@ -61,6 +63,21 @@ class CodeTests(BaseModel):
 
 class CodeTestsError(ValueError):
     """A row's tests are unreadable; the message names the field."""
+
+
+MAX_TIME_LIMIT_S = 300.0  # per test: a limit past it is a broken row, not a problem's (contests set 1-15 s)
+
+
+def checked_time_limit(seconds: float | None, field: str) -> float | None:
+    """A time limit as import accepts it: a finite number of seconds in (0, MAX_TIME_LIMIT_S]."""
+    if seconds is None:
+        return None
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIME_LIMIT_S):
+        raise CodeTestsError(
+            f"field {field!r}: {seconds!r} is no time limit (a number of seconds over 0 and at most "
+            f"{MAX_TIME_LIMIT_S:g})"
+        )
+    return seconds
 
 
 TEST_FIELDS = ("tests", "input_output", "public_tests", "private_tests", "generated_tests", "verification_info",
@@ -87,16 +104,21 @@ def _stdio(inputs: list[Any], outputs: list[Any], field: str) -> list[dict[str, 
 
 
 def _time_limit(value: Any) -> float | None:
+    """Seconds from a `time_limit` field (0 or empty: none given)."""
     if value is None:
         return None
-    if isinstance(value, dict):  # CodeContests: {"seconds": 2, "nanos": 500000000}
-        seconds = float(value.get("seconds") or 0) + float(value.get("nanos") or 0) / 1e9
-        return seconds or None
-    if isinstance(value, int | float):
-        return float(value) or None
-    if match := re.match(r"^\s*(\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds?)?\s*$", str(value)):
-        return float(match.group(1)) or None
-    raise CodeTestsError(f"field 'time_limit' is not a number of seconds: {value!r}")
+    try:
+        if isinstance(value, dict):  # CodeContests: {"seconds": 2, "nanos": 500000000}
+            seconds = float(value.get("seconds") or 0) + float(value.get("nanos") or 0) / 1e9
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value)
+        elif match := re.match(r"^\s*(\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds?)?\s*$", str(value)):
+            seconds = float(match.group(1))
+        else:
+            raise ValueError
+    except (ValueError, TypeError, OverflowError):
+        raise CodeTestsError(f"field 'time_limit' is not a number of seconds: {str(value)[:100]!r}") from None
+    return checked_time_limit(seconds, "time_limit") if seconds != 0 else None
 
 
 def _from_input_output(value: Any) -> dict[str, Any]:
@@ -153,11 +175,13 @@ def tests_from_fields(fields: dict[str, Any]) -> CodeTests | None:
     if "time_limit" in fields and "time_limit_s" not in spec:
         spec["time_limit_s"] = _time_limit(fields["time_limit"])
     try:
-        return CodeTests.model_validate(spec)
+        tests = CodeTests.model_validate(spec)
     except ValidationError as error:
         problem = error.errors()[0]
         where = ".".join(str(part) for part in problem["loc"])
         raise CodeTestsError(f"tests{'.' + where if where else ''}: {problem['msg']}") from None
+    checked_time_limit(tests.time_limit_s, "tests.time_limit_s")
+    return tests
 
 
 def with_starter_code(problem: str, fields: dict[str, Any]) -> str:

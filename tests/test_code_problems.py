@@ -2,6 +2,8 @@
 program an answer ends with."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -171,3 +173,59 @@ def test_import_cli_and_sql_over_the_tests_column(tmp_path: Path, db: Path) -> N
 )
 def test_last_program(answer: str, program: str | None) -> None:
     assert last_program(answer) == program
+
+
+@pytest.mark.parametrize(
+    ("limit", "field"),
+    [
+        ({"time_limit": 1e9}, "time_limit"),
+        ({"time_limit": float("inf")}, "time_limit"),  # JSON's Infinity, as Python writes it
+        ({"time_limit": float("nan")}, "time_limit"),
+        ({"time_limit": -2}, "time_limit"),
+        ({"time_limit": {"seconds": 10**12, "nanos": 0}}, "time_limit"),
+        ({"time_limit": {"seconds": "inf"}}, "time_limit"),
+        ({"time_limit": "1e9 seconds"}, "time_limit"),
+        ({"tests": {**OWN["tests"], "time_limit_s": 1e9}}, "tests.time_limit_s"),
+        ({"tests": {**OWN["tests"], "time_limit_s": -1}}, "tests.time_limit_s"),
+    ],
+)
+def test_a_time_limit_that_is_no_time_limit_is_refused_at_import(
+    tmp_path: Path, store: Store, limit: dict, field: str
+) -> None:
+    row = {**(CODE_CONTESTS if "time_limit" in limit else OWN), "problem": "Reverse it.", **limit}
+    path = write_jsonl(tmp_path / "limits.jsonl", [APPS_STDIO, row])
+    with pytest.raises(InputError, match=rf"{path}:2: .*field '{field}'"):
+        import_prompts(store, [path])
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(300, 300.0), (0.25, 0.25), ("15 s", 15.0), (0, None)])
+def test_time_limits_within_range_are_kept(tmp_path: Path, store: Store, value: object, seconds: float | None) -> None:
+    path = write_jsonl(tmp_path / "ok.jsonl", [{**CODE_CONTESTS, "problem": "Reverse it.", "time_limit": value}])
+    import_prompts(store, [path])
+    with store.transaction() as con:
+        stored = con.execute("SELECT tests->>'$.time_limit_s' FROM prompts").fetchone()[0]
+    assert (float(stored) if stored is not None else None) == seconds
+
+
+ADVERSARIAL = {
+    "spaces-then-backtick": "```" + " " * (1 << 20) + "`\n",
+    "spaces-before-fence": " " * (1 << 20) + "```python\nprint(1)\n```\n",
+    "tabs-and-spaces": "~~~" + " \t" * (1 << 19) + "~`\n```\n" + "\t" * (1 << 19) + "```\n",
+    "many-space-lines": ("```" + " " * 1000 + "`\n") * 1000,
+    "unclosed-fences": "````\n" + "```\n" * 200_000,
+}
+
+
+def test_extraction_is_linear_on_a_megabyte_of_adversarial_whitespace() -> None:
+    """Each text in a fresh interpreter that must finish well within a wall clock (a quadratic scan of any of
+    them takes hours); the benchmark prints the time."""
+    script = (
+        "import json, sys\nfrom cotfactory.filters.code_extract import last_program\n"
+        "print(json.dumps([last_program(text) for text in json.loads(sys.stdin.read())]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(list(ADVERSARIAL.values())), capture_output=True,
+        text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [None, "print(1)\n", None, None, None]

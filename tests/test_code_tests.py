@@ -149,6 +149,18 @@ def test_a_problem_time_limit_is_scaled_by_the_factor() -> None:
     assert check(program, tests, CodeTestsCheck(time_limit_factor=4)).passed
 
 
+@pytest.mark.parametrize("limit", [float("inf"), 1e9, float("nan"), -1.0, 0.0])
+def test_whatever_time_limit_reaches_the_check_is_clamped(limit: float) -> None:
+    """Stored before import checked them, or built in code: huge, infinite, NaN and negative limits."""
+    tests = CodeTests.model_validate({"function": "f", "calls": [{"args": [], "expected": 1}], "time_limit_s": limit})
+    clamped = CodeTestsCheck(max_time_limit_s=1.0)
+    assert check("def f():\n    return 1", tests, clamped).passed
+    verdict = check("def f():\n    while True:\n        pass", tests, clamped)
+    assert verdict.reason == "sandbox_timeout", verdict
+    sample = Sample.from_completion("p", answer("print(1)"), domain="code", tests=tests.model_dump_json())
+    assert 0 < clamped.budget_s(sample) <= 1.0 + 1.0  # the capped case and the start-up allowance
+
+
 def test_the_check_runs_from_a_check_list_in_worker_processes() -> None:
     programs = ["def add(a, b):\n    return a + b", "def add(a, b):\n    return a - b", "while True: pass"]
     samples = [

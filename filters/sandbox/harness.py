@@ -28,21 +28,30 @@ def _on_alarm(signum: int, frame: object) -> None:
     raise CaseTimeout
 
 
+# How deep a reported value may nest; deeper parts are reported as opaque. Each level is at most three levels of
+# its JSON (a dict's pair list), so a report line nests at most REPORT_DEPTH levels: the checker refuses more.
+MAX_DEPTH = 40
+DEEPER_THAN = "a value nested deeper than"
+REPORT_DEPTH = 3 * MAX_DEPTH + 8
+# Past Python's int-string conversion limit (4300 digits) an int cannot be written as JSON: opaque instead.
+MAX_INT_BITS = 14_000
+
+
 def typed(value: object, depth: int = 0) -> object:
     """The value as JSON that keeps Python's types apart: tuples, sets and dicts (any keys) are tagged; a
-    value of any other type is its repr, which equals no expected value."""
-    if depth > 100:
-        return {"__repr__": "too deep"}
+    value of any other type is its repr, which equals no expected value. This module's codec is the one the
+    checker outside uses too."""
+    if depth > MAX_DEPTH:
+        return {"__repr__": f"{DEEPER_THAN} {MAX_DEPTH} levels"}
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):
-        return value if type(value) is int else {"__repr__": repr(value)}
+        if type(value) is not int:
+            return {"__repr__": repr(value)[:300]}
+        return value if value.bit_length() <= MAX_INT_BITS else {"__repr__": f"an int of {value.bit_length()} bits"}
     if isinstance(value, float):
-        return (
-            value
-            if type(value) is float and value == value and abs(value) != float("inf")
-            else {"__float__": repr(value)}
-        )
+        finite = type(value) is float and value == value and abs(value) != float("inf")
+        return value if finite else {"__float__": repr(value)}
     if type(value) is list:
         return [typed(item, depth + 1) for item in value]
     if type(value) is tuple:
@@ -54,23 +63,40 @@ def typed(value: object, depth: int = 0) -> object:
     return {"__repr__": repr(value)[:300]}
 
 
-def untyped(value: object) -> object:
-    """Typed JSON (as `typed` writes it) back as Python values: the arguments of a call."""
+def untyped(value: object, unknown: Callable[[dict], object] | None = None) -> object:
+    """Typed JSON (as `typed` writes it) back as Python values. `unknown`: what a dict that is no value tag
+    (a `__repr__`, a plain dict) becomes; without it, a plain dict stays a dict. Raises TypeError or
+    ValueError on a malformed tag (a set of lists, a pair that is no pair)."""
     if isinstance(value, list):
-        return [untyped(item) for item in value]
-    if isinstance(value, dict) and len(value) == 1:
+        return [untyped(item, unknown) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
         ((tag, inner),) = value.items()
         if tag == "__tuple__":
-            return tuple(untyped(item) for item in inner)
+            return tuple(untyped(item, unknown) for item in _items(inner))
         if tag == "__set__":
-            return {untyped(item) for item in inner}
+            return {_hashable(untyped(item, unknown)) for item in _items(inner)}
         if tag == "__dict__":
-            return {untyped(key): untyped(item) for key, item in inner}
-        if tag == "__float__":
+            return {_hashable(untyped(key, unknown)): untyped(item, unknown) for key, item in _items(inner)}
+        if tag == "__float__" and isinstance(inner, str):
             return float(inner)
-    if isinstance(value, dict):
-        return {key: untyped(item) for key, item in value.items()}
-    return value
+    if unknown is not None:
+        return unknown(value)
+    return {key: untyped(item) for key, item in value.items()}
+
+
+def _hashable(value: object) -> object:
+    """A set inside a set or as a key was a frozenset (the JSON tells them not apart)."""
+    if type(value) is set:
+        return frozenset(value)
+    return tuple(map(_hashable, value)) if type(value) is tuple else value
+
+
+def _items(inner: object) -> list:
+    if not isinstance(inner, list):
+        raise TypeError(f"a tagged value holds {type(inner).__name__}, not a list")
+    return inner
 
 
 def _raised_in_program(error: BaseException) -> bool:

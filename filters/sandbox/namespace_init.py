@@ -33,18 +33,30 @@ class NamespaceInit:
             else:
                 os.close(pidfd)
 
+    def read_rest(self) -> None:
+        """What bubblewrap wrote to the info pipe since the last read, if anything (never blocks)."""
+        os.set_blocking(self.info_fd, False)
+        with contextlib.suppress(BlockingIOError):
+            self.feed(os.read(self.info_fd, 65536))
+
     def kill_and_wait(self, timeout_s: float = 10.0) -> bool:
         """SIGKILL the namespace's init and wait until it (and with it, every process of the namespace) is
         gone; True when it is."""
         if self.pidfd is None:
             return True
-        try:
-            with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-            return bool(select.select([self.pidfd], [], [], timeout_s)[0])
-        finally:
-            os.close(self.pidfd)
-            self.pidfd = None
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        return bool(select.select([self.pidfd], [], [], timeout_s)[0])
+
+    def reap_and_close(self) -> None:
+        """Reap the init if it became this process's child (its parent died first, and this process is the
+        init or subreaper of the checker's namespace); others' children are left to them."""
+        if self.pidfd is None:  # never opened: it had ended while bubblewrap, its parent, was there to reap it
+            return
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitid(os.P_PIDFD, self.pidfd, os.WEXITED | os.WNOHANG)
+        os.close(self.pidfd)
+        self.pidfd = None
 
 
 def _parent_of(pid: int) -> int | None:

@@ -96,10 +96,44 @@ def run_capped(
             os.close(input_fd)
     init = NamespaceInit(info_fd[0], process.pid) if info_fd is not None else None
     captured = {"stdout": bytearray(), "stderr": bytearray()}
-    timed_out = exceeded = False
-    deadline = started + timeout_s
-    assert process.stdout is not None and process.stderr is not None
     talk = _Talk(process, conversation) if conversation is not None else None
+    # Whatever happens while the program runs (an exception in the conversation included), the sandbox ends
+    # in the `finally`, killed and reaped, before anything leaves this function.
+    try:
+        timed_out, exceeded = _pump(process, init, talk, captured, started + timeout_s, max_output_bytes)
+        if not (timed_out or exceeded):
+            try:
+                process.wait(timeout=max(0.0, started + timeout_s - time.monotonic()) + 0.05)
+            except subprocess.TimeoutExpired:  # it closed its streams but runs on: the deadline holds all the same
+                timed_out = True
+    finally:
+        returncode = _end(process, init)
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()
+        process.stderr.close()
+        if talk is not None:
+            talk.close()
+    return ProcessResult(
+        None if timed_out or exceeded else returncode,
+        bytes(captured["stdout"][:max_output_bytes]),
+        bytes(captured["stderr"][:max_output_bytes]),
+        time.monotonic() - started,
+        timed_out,
+        exceeded,
+    )
+
+
+def _pump(
+    process: subprocess.Popen[bytes],
+    init: NamespaceInit | None,
+    talk: "_Talk | None",
+    captured: dict[str, bytearray],
+    deadline: float,
+    max_output_bytes: int,
+) -> tuple[bool, bool]:
+    """Read the program's streams (and bubblewrap's info) until they close, the deadline passes or the output
+    passes its cap; (timed out, output exceeded)."""
+    assert process.stdout is not None and process.stderr is not None
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ, "stdout")
         selector.register(process.stderr, selectors.EVENT_READ, "stderr")
@@ -110,8 +144,7 @@ def run_capped(
                 talk.update(selector)
             remaining = min(deadline, talk.deadline if talk is not None else deadline) - time.monotonic()
             if remaining <= 0:
-                timed_out = True
-                break
+                return True, False
             for key, _ in selector.select(remaining):
                 if key.data == "stdin":
                     talk.write()  # type: ignore[union-attr]
@@ -127,39 +160,27 @@ def run_capped(
                 if talk is not None and key.data == "stdout":
                     talk.heard(chunk)
                 if len(captured["stdout"]) + len(captured["stderr"]) > max_output_bytes:
-                    exceeded = True
-                    break
-            if exceeded:
-                break
-    if timed_out or exceeded:
+                    return False, True
+    return False, False
+
+
+def _end(process: subprocess.Popen[bytes], init: NamespaceInit | None) -> int:
+    """End the run: the sandbox's pid 1 first, through its pidfd, while bubblewrap (its parent) is alive to reap
+    it; then bubblewrap's process group; then reap what came to this process. When the checker is itself a
+    pid 1 (a container without an init), an orphan left unreaped here would hold a process of the slot's uid
+    for good."""
+    try:
+        if init is not None:
+            init.read_rest()
+            if not init.kill_and_wait():
+                raise OSError(f"the sandbox's pid 1 survived SIGKILL for 10 s (monitor {process.pid})")
+    finally:
         _kill_group(process)
-        returncode: int | None = process.wait()
-    else:
-        try:
-            returncode = process.wait(timeout=max(0.0, deadline - time.monotonic()) + 0.05)
-        except subprocess.TimeoutExpired:  # it closed its streams but runs on: the deadline holds all the same
-            timed_out = True
-            _kill_group(process)
-            returncode = process.wait()
-    _kill_group(process)  # anything the program left in its group
-    if init is not None:
-        with contextlib.suppress(BlockingIOError):  # what the monitor wrote after the last read, if anything
-            os.set_blocking(init.info_fd, False)
-            init.feed(os.read(init.info_fd, 65536))
-        if not init.kill_and_wait():
-            raise OSError(f"the sandbox's pid 1 survived SIGKILL for 10 s (monitor {process.pid})")
-    process.stdout.close()
-    process.stderr.close()
-    if talk is not None:
-        talk.close()
-    return ProcessResult(
-        None if timed_out or exceeded else returncode,
-        bytes(captured["stdout"][:max_output_bytes]),
-        bytes(captured["stderr"][:max_output_bytes]),
-        time.monotonic() - started,
-        timed_out,
-        exceeded,
-    )
+        returncode = process.wait()
+        _kill_group(process)  # anything the program left in its group
+        if init is not None:
+            init.reap_and_close()
+    return returncode
 
 
 class _Talk:
