@@ -60,6 +60,6 @@ def open_stages(config: RunConfig, sampler: Sampler, decontaminator: Decontamina
     if settings.enabled:
         params = MinHashParams(settings.ngram, settings.bands, settings.rows, threshold=settings.threshold)
         # a replay serves recorded completions: one the store holds is the same sample judged again
-        rejudging = bool(getattr(sampler, "replays", False))
+        rejudging = SAMPLERS[config.sampler.kind].recorded
         stages.append(DedupStage(StoredDedup(params), config.model, rejudging=rejudging))
     return stages

@@ -18,7 +18,8 @@ from cotfactory.flows.config import RunConfig
 from cotfactory.flows.endpoint_ledger import EndpointLedger
 from cotfactory.flows.run_state import PromptProgress, is_finished
 from cotfactory.flows.stages import BatchStage
-from cotfactory.samplers.base import Completion, Sampler
+from cotfactory.samplers.base import Completion, Sampler, SampleRequest
+from cotfactory.samplers.registry import SAMPLERS
 from cotfactory.samplers.units import Unit, UnitQueue, stream_units
 from cotfactory.storage import PromptRecord, Store
 
@@ -80,9 +81,7 @@ class Tracker:
     def first_units(self) -> list[Unit]:
         """The next round of every prompt still short: round 0 on a new run, the missing round on a resume."""
         return [
-            Unit(p, self.of(p).rounds_done, self.config.params_for_round(self.of(p).rounds_done))
-            for p in self.prompts
-            if not is_finished(self.of(p), self.config)
+            self._unit(p, self.of(p).rounds_done) for p in self.prompts if not is_finished(self.of(p), self.config)
         ]
 
     def stored(self, units: Sequence[Unit], stored: StoredBatch) -> list[Unit]:
@@ -100,9 +99,13 @@ class Tracker:
             if is_finished(after, self.config):
                 self.progress.prompts_finished += not is_finished(before, self.config)
             else:
-                following.append(Unit(unit.prompt, after.rounds_done, self.config.params_for_round(after.rounds_done)))
+                following.append(self._unit(unit.prompt, after.rounds_done))
         self._report()
         return following
+
+    def _unit(self, prompt: PromptRecord, round_index: int) -> Unit[PromptRecord]:
+        params = self.config.params_for_round(round_index)
+        return Unit(SampleRequest(prompt.prompt_id, prompt.problem, params, round_index), prompt)
 
     def _report(self) -> None:
         if self.on_progress is not None:
@@ -133,7 +136,7 @@ def sample_continuously(
     failures: list[BaseException] = []
 
     def done(unit: Unit, completions: list[Completion]) -> None:
-        units.sampled()  # counted as waiting for the store until the store loop settles it
+        units.sampled()  # counted as waiting for the store until the store loop has finished with it
         sampled.put((unit, completions))
 
     def sample() -> None:
@@ -142,6 +145,7 @@ def sample_continuously(
                 sampler,
                 units,
                 done,
+                streams=SAMPLERS[config.sampler.kind].streams,
                 batch_size=config.batch_size,
                 retries=config.sample_retries,
             )
@@ -176,7 +180,7 @@ def sample_continuously(
             for following in tracker.stored([unit for unit, _ in group], stored):
                 units.put(following)
             for _ in group:
-                units.settle()
+                units.finished()
     except BaseException:
         units.close()
         raise

@@ -134,7 +134,7 @@ def generate(
             sample_continuously(config, store, sampler, checker, tracker, stop, stages)
         status = "cancelled" if _stopped(stop) else "completed"
     finally:
-        if owned and sampler is not None and hasattr(sampler, "close"):
+        if owned and sampler is not None:
             sampler.close()
         store.finish_run(run_id, status)  # type: ignore[arg-type]
     with store.transaction(small=True) as con:

@@ -13,7 +13,7 @@ from run_configs import http_run_config, write_config
 
 from cotfactory.flows.config import load_config
 from cotfactory.flows.generate import generate
-from cotfactory.samplers.base import SamplerError, SamplingParams
+from cotfactory.samplers.base import SampleRequest, SamplerError, SamplingParams
 from cotfactory.samplers.openai_http import OpenAIHttpConfig, OpenAIHttpSampler
 from cotfactory.samplers.units import Unit, UnitQueue
 from cotfactory.storage import PromptRecord, query
@@ -50,7 +50,8 @@ def _units(count: int, n: int = 2) -> UnitQueue:
     queue = UnitQueue()
     params = SamplingParams(n=n, seed=1)
     for index in range(count):
-        queue.put(Unit(PromptRecord.create(f"What is {index} + {index}?", source="t"), 0, params))
+        problem = f"What is {index} + {index}?"
+        queue.put(Unit(SampleRequest(f"id-{index}", problem, params), problem))
     return queue
 
 
@@ -72,10 +73,10 @@ def test_a_fleet_sets_a_failing_endpoint_aside_and_loses_nothing() -> None:
 
         def done(unit: Unit, completions: list) -> None:
             received.append((unit, len(completions)))
-            units.settle()
+            units.finished()
 
         sampler.stream(units, done)
-    assert sorted(unit.prompt.problem for unit, _ in received) == sorted(f"What is {i} + {i}?" for i in range(30))
+    assert sorted(unit.prompt for unit, _ in received) == sorted(f"What is {i} + {i}?" for i in range(30))
     assert all(count == 2 for _, count in received)
     # Set aside after two failures in a row; requests already sent to it by then fail over too.
     assert 2 <= len(failing.requests) <= 2 + config.max_concurrency
@@ -94,7 +95,7 @@ def test_a_fleet_fails_only_when_every_endpoint_is_down_naming_each() -> None:
         )
         units = _units(3)
         with pytest.raises(SamplerError, match="every endpoint is down") as error:
-            OpenAIHttpSampler(config).stream(units, lambda unit, completions: units.settle())
+            OpenAIHttpSampler(config).stream(units, lambda unit, completions: units.finished())
     assert first.url in str(error.value) and second.url in str(error.value) and "HTTP 503" in str(error.value)
 
 
