@@ -18,7 +18,7 @@ from cotfactory.flows.config import RunConfig
 from cotfactory.flows.endpoint_ledger import EndpointLedger
 from cotfactory.flows.run_state import PromptProgress, is_finished
 from cotfactory.flows.stages import BatchStage
-from cotfactory.samplers.base import Completion, Sampler, SampleRequest
+from cotfactory.samplers.base import Completion, Sampler
 from cotfactory.samplers.registry import SAMPLERS
 from cotfactory.samplers.units import Unit, UnitQueue, stream_units
 from cotfactory.storage import PromptRecord, Store
@@ -99,13 +99,9 @@ class Tracker:
             if is_finished(after, self.config):
                 self.progress.prompts_finished += not is_finished(before, self.config)
             else:
-                following.append(self._unit(unit.prompt, after.rounds_done))
+                following.append(Unit(unit.prompt, after.rounds_done, self.config.params_for_round(after.rounds_done)))
         self._report()
         return following
-
-    def _unit(self, prompt: PromptRecord, round_index: int) -> Unit[PromptRecord]:
-        params = self.config.params_for_round(round_index)
-        return Unit(SampleRequest(prompt.prompt_id, prompt.problem, params, round_index), prompt)
 
     def _report(self) -> None:
         if self.on_progress is not None:

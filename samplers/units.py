@@ -10,31 +10,40 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from cotfactory.samplers.base import Completion, Sampler, SampleRequest, SamplerError, SamplingParams
 
 log = logging.getLogger(__name__)
 
-P = TypeVar("P")
+
+class Prompt(Protocol):
+    """What a unit's prompt must tell a sampler: its id (the seed's source) and its problem."""
+
+    @property
+    def prompt_id(self) -> str: ...
+
+    @property
+    def problem(self) -> str: ...
+
+
+P = TypeVar("P", bound=Prompt)
 
 
 @dataclass(frozen=True)
 class Unit(Generic[P]):
-    """One round of one prompt: the request a sampler serves, and the run's own record of the prompt, handed
-    back with the completions (a sampler reads only `request`)."""
+    """One round of one prompt: the run's own record of the prompt, handed back with the completions, and the
+    request a sampler serves (`request`: a sampler reads nothing else)."""
 
-    request: SampleRequest
     prompt: P
+    round: int
+    params: SamplingParams
+    request: SampleRequest = field(init=False, repr=False, compare=False)
 
-    @property
-    def round(self) -> int:
-        return self.request.round
-
-    @property
-    def params(self) -> SamplingParams:
-        return self.request.params
+    def __post_init__(self) -> None:
+        request = SampleRequest(self.prompt.prompt_id, self.prompt.problem, self.params, self.round)
+        object.__setattr__(self, "request", request)
 
 
 Done = Callable[[Unit[Any], list[Completion]], None]

@@ -13,7 +13,7 @@ from run_configs import http_run_config, write_config
 
 from cotfactory.flows.config import load_config
 from cotfactory.flows.generate import generate
-from cotfactory.samplers.base import SampleRequest, SamplerError, SamplingParams
+from cotfactory.samplers.base import SamplerError, SamplingParams
 from cotfactory.samplers.openai_http import OpenAIHttpConfig, OpenAIHttpSampler
 from cotfactory.samplers.units import Unit, UnitQueue
 from cotfactory.storage import PromptRecord, query
@@ -50,8 +50,7 @@ def _units(count: int, n: int = 2) -> UnitQueue:
     queue = UnitQueue()
     params = SamplingParams(n=n, seed=1)
     for index in range(count):
-        problem = f"What is {index} + {index}?"
-        queue.put(Unit(SampleRequest(f"id-{index}", problem, params), problem))
+        queue.put(Unit(PromptRecord.create(f"What is {index} + {index}?", source="t"), 0, params))
     return queue
 
 
@@ -76,7 +75,7 @@ def test_a_fleet_sets_a_failing_endpoint_aside_and_loses_nothing() -> None:
             units.finished()
 
         sampler.stream(units, done)
-    assert sorted(unit.prompt for unit, _ in received) == sorted(f"What is {i} + {i}?" for i in range(30))
+    assert sorted(unit.request.problem for unit, _ in received) == sorted(f"What is {i} + {i}?" for i in range(30))
     assert all(count == 2 for _, count in received)
     # Set aside after two failures in a row; requests already sent to it by then fail over too.
     assert 2 <= len(failing.requests) <= 2 + config.max_concurrency

@@ -7,8 +7,10 @@ import polars as pl
 import pytest
 
 from cotfactory.samplers.base import SampleRequest, SamplingParams, requests_for
+from cotfactory.samplers.registry import SAMPLERS
 from cotfactory.samplers.replay import ReplayConfig, ReplaySampler
-from cotfactory.storage import InputError
+from cotfactory.samplers.units import Unit, UnitQueue, stream_units
+from cotfactory.storage import InputError, PromptRecord
 
 TRACES = [
     {"problem": "What is 2+2?", "completion": "<think>2+2=4</think>\\boxed{4}", "finish_reason": "stop"},
@@ -103,3 +105,24 @@ def test_real_trace_dump(shared_data: Path) -> None:
     first = json.loads(files[0].read_text().splitlines()[0])
     out = sampler.generate(requests_for([first["problem"]], SamplingParams(n=16)))
     assert len(out[0]) == 8, "8 recorded samples per problem"
+
+
+def test_fed_through_the_unit_queue_each_unit_gets_its_rounds_traces(tmp_path: Path) -> None:
+    """A run feeds a replay batches of whatever units wait, of any rounds: each unit's request carries its round,
+    so a batch mixing a resumed prompt's round 1 and another's round 0 serves each its own traces."""
+    rows = [{"problem": problem, "completion": f"{problem} #{i}"} for problem in ("A", "B") for i in range(4)]
+    sampler = ReplaySampler(ReplayConfig(paths=[write(tmp_path, rows)]))
+    units = UnitQueue()
+    params = SamplingParams(n=2)
+    for problem, round_index in [("A", 1), ("B", 0), ("A", 0), ("B", 1)]:
+        units.put(Unit(PromptRecord.create(problem, source="t"), round_index, params))
+    served: dict[tuple[str, int], list[str]] = {}
+
+    def done(unit: Unit, completions: list) -> None:
+        served[(unit.prompt.problem, unit.round)] = [c.text for c in completions]
+        units.finished()
+
+    stream_units(sampler, units, done, streams=SAMPLERS["replay"].streams, batch_size=3)
+    assert served == {
+        ("A", 0): ["A #0", "A #1"], ("A", 1): ["A #2", "A #3"], ("B", 0): ["B #0", "B #1"], ("B", 1): ["B #2", "B #3"]
+    }  # fmt: skip
