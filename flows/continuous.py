@@ -81,7 +81,9 @@ class Tracker:
     def first_units(self) -> list[Unit]:
         """The next round of every prompt still short: round 0 on a new run, the missing round on a resume."""
         return [
-            self._unit(p, self.of(p).rounds_done) for p in self.prompts if not is_finished(self.of(p), self.config)
+            Unit(p, self.of(p).rounds_done, self.config.params_for_round(self.of(p).rounds_done))
+            for p in self.prompts
+            if not is_finished(self.of(p), self.config)
         ]
 
     def stored(self, units: Sequence[Unit], stored: StoredBatch) -> list[Unit]:
