@@ -31,6 +31,7 @@ from cotfactory.filters.runner import build_checks
 from cotfactory.flows.config import RunConfig
 from cotfactory.flows.generate import generate
 from cotfactory.flows.run_control import controlling
+from cotfactory.samplers.base import requests_for
 from cotfactory.samplers.openai_http import OpenAIHttpConfig, OpenAIHttpSampler
 from cotfactory.storage import PromptRecord, SampleRecord, Store, VerdictRecord
 
@@ -81,7 +82,7 @@ def batches(items: list[PromptRecord], size: int) -> list[list[PromptRecord]]:
 def sampler_only(sampler: OpenAIHttpSampler, config: RunConfig, selected: list[PromptRecord]) -> float:
     start = time.perf_counter()
     for batch in batches(selected, config.batch_size):
-        sampler.generate(batch, config.params_for_round(0))
+        sampler.generate(requests_for([p.problem for p in batch], config.params_for_round(0)))
     return time.perf_counter() - start
 
 
@@ -91,7 +92,7 @@ def sequential(sampler: OpenAIHttpSampler, config: RunConfig, selected: list[Pro
         checker.start()  # outside the timing: a run starts its pool while the engine loads
         start = time.perf_counter()
         for batch in batches(selected, config.batch_size):
-            results = sampler.generate(batch, config.params_for_round(0))
+            results = sampler.generate(requests_for([p.problem for p in batch], config.params_for_round(0)))
             samples = [
                 Sample.from_completion(p.problem, c.text, reference=p.reference, prompt_id=p.prompt_id)
                 for p, cs in zip(batch, results, strict=True)

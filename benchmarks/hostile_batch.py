@@ -21,9 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_code_report_attacks import DEEP_REPORTS, MISTYPED, forging
 from test_sandbox import live_processes_of_uids
 
+from cotfactory.filters.chain import Chain
 from cotfactory.filters.checks import Sample
 from cotfactory.filters.code_extract import last_program
-from cotfactory.filters.runner import CheckRunner, build_checks
+from cotfactory.filters.runner import build_checks
 from cotfactory.filters.sandbox.slots import DEFAULT_BASE_UID
 
 ADD = {"function": "add", "calls": [{"args": [1, 2], "expected": 3}, {"args": [20, 22], "expected": 42}],
@@ -75,7 +76,7 @@ def batch(hostile: bool, size: int) -> list[tuple[Sample, str | None]]:
 
 
 def run(chain: list, slots: int, samples: list[tuple[Sample, str | None]]) -> float:
-    with CheckRunner(chain, workers=slots) as runner:
+    with Chain(chain, workers=slots) as runner:
         runner.setup({"code"})
         runner.start()
         start = time.perf_counter()

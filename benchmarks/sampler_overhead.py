@@ -22,10 +22,9 @@ sys.path.extend(str(Path(__file__).resolve().parents[1] / folder) for folder in 
 from openai_server import OpenAIServer
 from tiny_model import build_tiny_model
 
-from cotfactory.samplers.base import SamplingParams
+from cotfactory.samplers.base import SampleRequest, SamplingParams, requests_for
 from cotfactory.samplers.openai_http import OpenAIHttpConfig, OpenAIHttpSampler
 from cotfactory.samplers.vllm_offline import VllmOfflineConfig, VllmOfflineSampler
-from cotfactory.storage import PromptRecord
 
 
 def alternate(first, second, repeats: int) -> tuple[list[float], list[float]]:
@@ -37,7 +36,7 @@ def alternate(first, second, repeats: int) -> tuple[list[float], list[float]]:
     return a, b
 
 
-def bench_vllm(args: argparse.Namespace, prompts: list[PromptRecord], params: SamplingParams) -> float:
+def bench_vllm(args: argparse.Namespace, prompts: list[SampleRequest], params: SamplingParams) -> float:
     import vllm
 
     model = build_tiny_model(Path(tempfile.mkdtemp()) / "tiny")
@@ -51,7 +50,7 @@ def bench_vllm(args: argparse.Namespace, prompts: list[PromptRecord], params: Sa
             temperature=params.temperature,
             top_p=params.top_p,
             max_tokens=params.max_tokens,
-            seed=params.seed_for(p.prompt_id),
+            seed=p.seed,
         )
         for p in prompts
     ]
@@ -64,7 +63,7 @@ def bench_vllm(args: argparse.Namespace, prompts: list[PromptRecord], params: Sa
 
     def ours() -> float:
         start = time.perf_counter()
-        results = sampler.generate(prompts, params)
+        results = sampler.generate(prompts)
         tokens = sum(c.completion_tokens or 0 for completions in results for c in completions)
         return tokens / (time.perf_counter() - start)
 
@@ -77,7 +76,7 @@ def bench_vllm(args: argparse.Namespace, prompts: list[PromptRecord], params: Sa
     return ratio
 
 
-def bench_http(args: argparse.Namespace, prompts: list[PromptRecord], params: SamplingParams) -> float:
+def bench_http(args: argparse.Namespace, prompts: list[SampleRequest], params: SamplingParams) -> float:
     from openai import AsyncOpenAI
 
     with OpenAIServer() as server:
@@ -88,7 +87,7 @@ def bench_http(args: argparse.Namespace, prompts: list[PromptRecord], params: Sa
             client = AsyncOpenAI(base_url=server.url, api_key="unused", max_retries=0)
             limit = asyncio.Semaphore(args.concurrency)
 
-            async def one(prompt: PromptRecord) -> int:
+            async def one(prompt: SampleRequest) -> int:
                 async with limit:
                     response = await client.chat.completions.create(
                         model="tiny",
@@ -97,7 +96,7 @@ def bench_http(args: argparse.Namespace, prompts: list[PromptRecord], params: Sa
                         temperature=params.temperature,
                         top_p=params.top_p,
                         max_tokens=params.max_tokens,
-                        seed=params.seed_for(prompt.prompt_id),
+                        seed=prompt.seed,
                     )
                 return response.usage.completion_tokens
 
@@ -113,7 +112,7 @@ def bench_http(args: argparse.Namespace, prompts: list[PromptRecord], params: Sa
 
         def ours() -> float:
             start = time.perf_counter()
-            results = sampler.generate(prompts, params)
+            results = sampler.generate(prompts)
             # usage is per request when n > 1: count the requests' tokens as the server reported them
             tokens = 7 * sum(len(completions) for completions in results)
             return tokens / (time.perf_counter() - start)
@@ -138,10 +137,8 @@ def main() -> None:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
     params = SamplingParams(n=args.n, temperature=1.0, max_tokens=args.max_tokens, seed=3)
-    prompts = [
-        PromptRecord.create(f"Problem {i}: what is {i} times {i}?", source="bench") for i in range(args.prompts)
-    ]
-    http_prompts = [PromptRecord.create(f"Problem {i}", source="bench") for i in range(args.http_prompts)]
+    prompts = requests_for([f"Problem {i}: what is {i} times {i}?" for i in range(args.prompts)], params)
+    http_prompts = requests_for([f"Problem {i}" for i in range(args.http_prompts)], params)
     vllm_ratio = bench_vllm(args, prompts, params)
     http_ratio = bench_http(args, http_prompts, params)
     print(

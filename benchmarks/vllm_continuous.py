@@ -23,6 +23,7 @@ sys.path.extend(str(Path(__file__).resolve().parents[1] / folder) for folder in 
 from tiny_model import build_tiny_model
 
 from cotfactory.flows.config import RunConfig
+from cotfactory.samplers.base import requests_for
 from cotfactory.storage import PromptRecord, Store, query
 
 
@@ -67,8 +68,9 @@ def main() -> None:
             with controlling(sampler=sampler):
                 generate(warm)  # the first flow run pays Prefect's and the pool's start-up
 
-            texts = [sampler.render(p) for p in prompts]
-            vllm_params = [sampler._params(params, params.seed_for(p.prompt_id)) for p in prompts]
+            requests = requests_for([p.problem for p in prompts], params)
+            texts = [sampler.render(r) for r in requests]
+            vllm_params = [sampler._params(params, r.seed) for r in requests]
             start = time.perf_counter()
             outputs = sampler.llm.generate(texts, vllm_params, use_tqdm=False)
             baseline_s = time.perf_counter() - start

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cotfactory.filters.checks import Sample, Verdict, failed, passed
-from cotfactory.samplers.base import Sampler, SamplingParams
-from cotfactory.storage import PromptRecord
+from cotfactory.samplers.base import Sampler, SamplingParams, requests_for
 
 JUDGE_PROMPT = """You compare a student's final answer with the reference answer of a math problem.
 
@@ -40,16 +39,11 @@ class LlmJudge:
     max_answer_chars: int = 2000
 
     def judge(self, samples: Sequence[Sample]) -> list[Verdict]:
-        prompts = [
-            PromptRecord.create(
-                JUDGE_PROMPT.format(
-                    problem=s.problem, reference=s.reference, answer=s.answer[-self.max_answer_chars :]
-                ),
-                source="judge",
-            )
+        questions = [
+            JUDGE_PROMPT.format(problem=s.problem, reference=s.reference, answer=s.answer[-self.max_answer_chars :])
             for s in samples
         ]
-        replies = self.sampler.generate(prompts, self.params) if prompts else []
+        replies = self.sampler.generate(requests_for(questions, self.params)) if questions else []
         verdicts = []
         for completions in replies:
             raw = completions[0].text if completions else ""

@@ -14,9 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from cotfactory.filters.runner import DEFAULT_CHECKS, CheckConfigError, build_checks
 from cotfactory.filters.scripts import language_scripts
 from cotfactory.flows.run_id import run_id_of
-from cotfactory.samplers.base import SamplingParams
+from cotfactory.samplers.base import LOCAL_MODEL_PREFIXES, SamplingParams
 from cotfactory.samplers.registry import SAMPLERS
-from cotfactory.samplers.vllm_offline import LOCAL_MODEL_PREFIXES
 from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.ids import xxh3_id
 from cotfactory.storage.records import Domain
@@ -200,7 +199,7 @@ def _check_files(config: RunConfig, source: Path) -> None:
         if not path.is_file() or not os.access(path, os.R_OK):
             raise ConfigError(f"{source}: prompts.files[{index}]: cannot read {path}")
     # each sampler's settings know which of them name files (a replay's traces, a local model folder)
-    for problem in config.sampler.file_problems() if hasattr(config.sampler, "file_problems") else []:
+    for problem in config.sampler.file_problems():
         raise ConfigError(f"{source}: sampler.{problem}")
     if not config.db.parent.is_dir():
         raise ConfigError(f"{source}: db: folder {config.db.parent} does not exist")

@@ -18,6 +18,7 @@ from cotfactory.flows.config import RunConfig
 from cotfactory.flows.endpoint_ledger import EndpointLedger
 from cotfactory.flows.run_state import PromptProgress, is_finished
 from cotfactory.samplers.base import Completion, Sampler
+from cotfactory.samplers.registry import SAMPLERS
 from cotfactory.samplers.units import Unit, UnitQueue, stream_units
 from cotfactory.storage import PromptRecord, Store
 
@@ -133,7 +134,7 @@ def sample_continuously(
     failures: list[BaseException] = []
 
     def done(unit: Unit, completions: list[Completion]) -> None:
-        units.sampled()  # counted as waiting for the store until the store loop settles it
+        units.sampled()  # counted as waiting for the store until the store loop has finished with it
         sampled.put((unit, completions))
 
     def sample() -> None:
@@ -142,6 +143,7 @@ def sample_continuously(
                 sampler,
                 units,
                 done,
+                streams=SAMPLERS[config.sampler.kind].streams,
                 batch_size=config.batch_size,
                 retries=config.sample_retries,
             )
@@ -176,7 +178,7 @@ def sample_continuously(
             for following in tracker.next_rounds([unit for unit, _ in group], stored):
                 units.put(following)
             for _ in group:
-                units.settle()
+                units.finished()
     except BaseException:
         units.close()
         raise

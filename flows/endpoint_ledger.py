@@ -28,14 +28,12 @@ class EndpointLedger:
 
     def __init__(self, run_id: str, sampler: Sampler) -> None:
         self.run_id = run_id
-        self._read = getattr(sampler, "endpoint_counts", None)
+        self._read = sampler.endpoint_counts
         self._written: dict[str, dict[str, Any]] = {}
         self.latest: dict[str, dict[str, Any]] = {}
 
     def write(self, con: duckdb.DuckDBPyConnection) -> None:
         """Add the counts since the last write (called inside the commit's transaction)."""
-        if self._read is None:
-            return
         counts = self._read()
         now = utc_now()
         rows = []

@@ -134,7 +134,7 @@ def sample_check_store(config: RunConfig, prompts: list[PromptRecord]) -> tuple[
             sample_continuously(config, store, sampler, chain, tracker, control.stop, rejudging=replays(config))
             status = "cancelled" if control.stopped() else "completed"
         finally:
-            if control.sampler is None and sampler is not None and hasattr(sampler, "close"):
+            if control.sampler is None and sampler is not None:
                 sampler.close()
             store.finish_run(run_id, status)  # type: ignore[arg-type]
     return status, progress

@@ -26,7 +26,7 @@ def open_sampler(config: Any) -> Sampler:
 def replays(config: RunConfig) -> bool:
     """Whether the run's sampler serves recorded completions: then one the store holds is the same sample judged
     again, not a duplicate of it."""
-    return config.sampler.kind == "replay"
+    return SAMPLERS[config.sampler.kind].recorded
 
 
 def chain_steps(config: RunConfig, con: duckdb.DuckDBPyConnection | None) -> list[Step]:

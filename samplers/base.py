@@ -1,4 +1,6 @@
-"""The sampler contract, shaped like `vllm.LLM.generate`: prompts and one params object in, n completions each out."""
+"""The sampler contract, shaped like `vllm.LLM.generate`: requests (a problem, its params, its round) in, `n`
+completions each out. Samplers never see storage rows; what a sampler can do beyond `generate` is declared in its
+registry entry (samplers/registry.py), never probed."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -6,9 +8,8 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cotfactory.storage import PromptRecord
 from cotfactory.storage.errors import CotfactoryError
-from cotfactory.storage.ids import xxh3_id
+from cotfactory.storage.ids import prompt_id_for, xxh3_id
 from cotfactory.storage.text import storable
 
 R1_SUFFIX = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -71,11 +72,55 @@ class Completion:
             object.__setattr__(self, "reasoning", storable(self.reasoning))
 
 
+@dataclass(frozen=True, slots=True)
+class SampleRequest:
+    """One round of one problem: `params.n` completions of `problem` (the sampler's template makes the messages),
+    seeded from `prompt_id` and the round's params, so the same round of the same prompt reproduces."""
+
+    prompt_id: str
+    problem: str
+    params: SamplingParams
+    round: int = 0
+
+    @property
+    def seed(self) -> int:
+        return self.params.seed_for(self.prompt_id)
+
+
+def requests_for(problems: Sequence[str], params: SamplingParams, round: int = 0) -> list[SampleRequest]:
+    """A request per problem, under the prompt id a stored prompt of that problem has (and so its seeds)."""
+    return [SampleRequest(prompt_id_for(problem), problem, params, round) for problem in problems]
+
+
+# A hub name is `org/name`; a local model is written as a path.
+LOCAL_MODEL_PREFIXES = ("/", "./", "../", "~")
+
+
+class SamplerSettings(BaseModel):
+    """The base of every sampler's settings: `model` is the name its samples are stored under."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+
+    def file_problems(self) -> list[str]:
+        """Files the settings name that cannot be read, checked when a run config loads (none by default)."""
+        return []
+
+
 @runtime_checkable
 class Sampler(Protocol):
-    """Anything that turns prompts into completions: one inner list of `params.n` per prompt, in prompt order."""
+    """Anything that turns requests into completions: one inner list of up to `params.n` per request, in request
+    order. A class that subclasses this protocol inherits the defaults of `endpoint_counts` and `close`."""
 
-    def generate(self, prompts: Sequence[PromptRecord], params: SamplingParams) -> list[list[Completion]]: ...
+    def generate(self, requests: Sequence[SampleRequest]) -> list[list[Completion]]: ...
+
+    def endpoint_counts(self) -> dict[str, dict[str, int | str]]:
+        """Per server endpoint: requests, sequences, failures, set_aside, last_error; {} without endpoints."""
+        return {}
+
+    def close(self) -> None:
+        """Release the engine or connections now rather than at interpreter exit (nothing to do by default)."""
 
 
 class SamplerError(CotfactoryError, RuntimeError):

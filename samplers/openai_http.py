@@ -2,44 +2,35 @@
 
 Each request goes to the endpoint with the fewest outstanding sequences, up to `max_concurrency` requests per
 endpoint. 429, 5xx, timeouts and dropped connections are retried, on another endpoint when one is healthy,
-else with exponential backoff and jitter (honouring Retry-After). An endpoint that fails `endpoint_failures`
-times in a row is set aside for `endpoint_cooldown_s`, then tried again. A request fails after its retries, or
-when every endpoint is set aside, naming each endpoint with its last error.
+else with exponential backoff and jitter (honouring Retry-After; samplers/http_retry.py). An endpoint that fails
+`endpoint_failures` times in a row is set aside for `endpoint_cooldown_s`, then tried again. A request fails
+after its retries, or when every endpoint is set aside, naming each endpoint with its last error.
 """
 
 import asyncio
-import email.utils
 import logging
-import math
 import os
-import random
-import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from cotfactory.samplers.base import Completion, PromptTemplate, SamplerError, SamplingParams
-from cotfactory.samplers.endpoints import Endpoint, Fleet
-from cotfactory.samplers.units import Done, Unit, UnitQueue
-from cotfactory.storage import PromptRecord
+from cotfactory.samplers.async_units import drive_units
+from cotfactory.samplers.base import Completion, PromptTemplate, Sampler, SampleRequest, SamplerError, SamplerSettings
+from cotfactory.samplers.endpoints import Fleet
+from cotfactory.samplers.http_retry import NRejected, RetryPolicy, post_with_retries
+from cotfactory.samplers.units import Done, UnitQueue
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
-
-class OpenAIHttpConfig(BaseModel):
+class OpenAIHttpConfig(SamplerSettings):
     """Where the server is and how hard to push it. The API key is read from the environment variable
     named by `api_key_env`, never from the config file."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8000/v1")
     base_urls: list[str] = Field(default_factory=list, description="A fleet of endpoints serving the same model")
-    model: str
     api_key_env: str | None = None
     max_concurrency: int = Field(16, ge=1, description="Requests in flight per endpoint")
     endpoint_failures: int = Field(3, ge=1, description="Failures in a row that set an endpoint aside")
@@ -79,27 +70,7 @@ class OpenAIHttpConfig(BaseModel):
         return ", ".join(self.urls)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds the server asks to wait (delta-seconds or an HTTP date); None when absent or malformed, so the
-    usual backoff applies: a bad header must not turn a retry into a failure."""
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError, OverflowError):
-            return None
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-class _NRejected(Exception):
-    """The server refused n > 1 in one request."""
-
-
-class OpenAIHttpSampler:
+class OpenAIHttpSampler(Sampler):
     """A Sampler over one or many OpenAI-compatible chat completions endpoints."""
 
     def __init__(self, config: OpenAIHttpConfig) -> None:
@@ -113,6 +84,7 @@ class OpenAIHttpSampler:
         self._n_supported = True
         self.fleet = Fleet(config.urls, config.max_concurrency, config.endpoint_failures, config.endpoint_cooldown_s)
         self.endpoints = self.fleet.endpoints
+        self._policy = RetryPolicy(config.max_retries, config.backoff_base_s, config.backoff_max_s, config.timeout_s)
 
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAIHttpSampler({self.config.url!r}, model={self.config.model!r})"
@@ -121,10 +93,11 @@ class OpenAIHttpSampler:
         """Per endpoint: requests answered, sequences received, failed requests, set aside now, last error."""
         return self.fleet.counts()
 
-    def _body(self, prompt: PromptRecord, params: SamplingParams, n: int, seed: int) -> dict[str, Any]:
+    def _body(self, request: SampleRequest, n: int, seed: int) -> dict[str, Any]:
+        params = request.params
         body: dict[str, Any] = {
             "model": self.config.model,
-            "messages": self.config.template.messages(prompt.problem),
+            "messages": self.config.template.messages(request.problem),
             "n": n,
             "temperature": params.temperature,
             "top_p": params.top_p,
@@ -141,55 +114,6 @@ class OpenAIHttpSampler:
         if params.repetition_penalty != 1.0:
             body["repetition_penalty"] = params.repetition_penalty
         return {**body, **self.config.extra_body}
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.config.backoff_max_s)
-        delay = min(self.config.backoff_base_s * 2**attempt, self.config.backoff_max_s)
-        return delay * (0.5 + random.random())
-
-    async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
-        sequences = int(body.get("n", 1))
-        endpoint: Endpoint | None = None
-        for attempt in range(self.config.max_retries + 1):
-            endpoint = self.fleet.pick(avoid=endpoint)  # a retry goes to another endpoint when one is healthy
-            retry_after = None
-            endpoint.outstanding += sequences
-            try:
-                async with endpoint.limit:
-                    response = await client.post(endpoint.url, json=body, headers=self._headers)
-            except httpx.TimeoutException:
-                problem = f"timed out after {self.config.timeout_s:g}s"
-            except httpx.TransportError as error:
-                problem = f"connection failed ({type(error).__name__}: {error})"
-            else:
-                if response.status_code == 200:
-                    endpoint.failures = 0
-                    endpoint.requests += 1
-                    endpoint.sequences += sequences
-                    return response.json()
-                if response.status_code == 400 and sequences > 1:
-                    raise _NRejected(response.text[:300])
-                if response.status_code not in RETRYABLE_STATUS:
-                    raise SamplerError(f"{endpoint.url} answered HTTP {response.status_code}: {response.text[:500]}")
-                problem = f"HTTP {response.status_code}"
-                retry_after = _retry_after(response)
-            finally:
-                endpoint.outstanding -= sequences
-            self.fleet.failed(endpoint, problem)
-            if attempt == self.config.max_retries:
-                raise SamplerError(f"{endpoint.url} failed after {attempt + 1} attempts, last: {problem}")
-            # Another healthy endpoint takes the retry at once; the same one only after a backoff.
-            if self.fleet.others_healthy(endpoint) and retry_after is None:
-                log.warning("%s: %s; retry %d/%d on another endpoint", endpoint.url, problem, attempt + 1,
-                            self.config.max_retries)  # fmt: skip
-                continue
-            delay = self._backoff(attempt, retry_after)
-            log.warning(
-                "%s: %s; retry %d/%d in %.1fs", endpoint.url, problem, attempt + 1, self.config.max_retries, delay
-            )
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
 
     def _completions(self, response: dict[str, Any], seed: int) -> list[Completion]:
         usage = response.get("usage") or {}
@@ -213,24 +137,25 @@ class OpenAIHttpSampler:
             )
         return completions
 
-    async def _sample_prompt(
-        self, client: httpx.AsyncClient, prompt: PromptRecord, params: SamplingParams
-    ) -> list[Completion]:
-        seed = params.seed_for(prompt.prompt_id)
-        if self._n_supported or params.n == 1:
+    async def _sample(self, client: httpx.AsyncClient, request: SampleRequest) -> list[Completion]:
+        seed, n = request.seed, request.params.n
+        if self._n_supported or n == 1:
             try:
-                response = await self._post(client, self._body(prompt, params, params.n, seed))
+                response = await self._post(client, self._body(request, n, seed))
                 return self._completions(response, seed)
-            except _NRejected as rejected:
-                log.warning("%s rejected n=%d (%s); sending n separate requests", self.config.url, params.n, rejected)
+            except NRejected as rejected:
+                log.warning("%s rejected n=%d (%s); sending n separate requests", self.config.url, n, rejected)
                 self._n_supported = False
 
         async def one(index: int) -> list[Completion]:
-            response = await self._post(client, self._body(prompt, params, 1, seed + index))
+            response = await self._post(client, self._body(request, 1, seed + index))
             return self._completions(response, seed + index)
 
-        singles = await asyncio.gather(*(one(index) for index in range(params.n)))
+        singles = await asyncio.gather(*(one(index) for index in range(n)))
         return [completion for single in singles for completion in single]
+
+    async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+        return await post_with_retries(client, self.fleet, body, self._headers, self._policy)
 
     def _client(self) -> httpx.AsyncClient:
         for endpoint in self.endpoints:
@@ -238,14 +163,14 @@ class OpenAIHttpSampler:
         connections = httpx.Limits(max_connections=self.config.max_concurrency * len(self.endpoints))
         return httpx.AsyncClient(timeout=self.config.timeout_s, limits=connections)
 
-    async def agenerate(self, prompts: Sequence[PromptRecord], params: SamplingParams) -> list[list[Completion]]:
+    async def agenerate(self, requests: Sequence[SampleRequest]) -> list[list[Completion]]:
         """`generate` for callers that already run an event loop."""
         async with self._client() as client:
-            return list(await asyncio.gather(*(self._sample_prompt(client, p, params) for p in prompts)))
+            return list(await asyncio.gather(*(self._sample(client, request) for request in requests)))
 
-    def generate(self, prompts: Sequence[PromptRecord], params: SamplingParams) -> list[list[Completion]]:
-        """`params.n` completions per prompt, in prompt order."""
-        return asyncio.run(self.agenerate(prompts, params))
+    def generate(self, requests: Sequence[SampleRequest]) -> list[list[Completion]]:
+        """`params.n` completions per request, in request order."""
+        return asyncio.run(self.agenerate(requests))
 
     def stream(self, units: UnitQueue, done: Done) -> None:
         """Sample units as they come, keeping every endpoint's request slots full until the queue is done; each
@@ -254,35 +179,6 @@ class OpenAIHttpSampler:
         asyncio.run(self._stream(units, done))
 
     async def _stream(self, units: UnitQueue, done: Done) -> None:
-        loop = asyncio.get_running_loop()
-        capacity = asyncio.Semaphore(self.config.max_concurrency * len(self.endpoints))
-        in_flight: set[asyncio.Task[list[Completion]]] = set()
-        failures: list[BaseException] = []
-        # One thread waits on the queue, so the event loop never blocks on it.
-        with ThreadPoolExecutor(1, thread_name_prefix="cotfactory-units") as waiter:
-            async with self._client() as client:
-                while not failures:
-                    await capacity.acquire()
-                    unit = await loop.run_in_executor(waiter, units.get)
-                    if unit is None:
-                        capacity.release()
-                        break
-                    task = asyncio.create_task(self._sample_prompt(client, unit.prompt, unit.params))
-                    in_flight.add(task)
-
-                    def finished(task: asyncio.Task[list[Completion]], unit: Unit = unit) -> None:
-                        capacity.release()
-                        in_flight.discard(task)
-                        if task.cancelled():
-                            return
-                        if (error := task.exception()) is not None:
-                            failures.append(error)
-                            units.close()  # hand out nothing more; what is in flight still lands
-                            return
-                        done(unit, task.result())
-
-                    task.add_done_callback(finished)
-                if in_flight:
-                    await asyncio.wait(set(in_flight))
-        if failures:
-            raise failures[0]
+        async with self._client() as client:
+            slots = self.config.max_concurrency * len(self.endpoints)
+            await drive_units(units, done, lambda request: self._sample(client, request), slots)

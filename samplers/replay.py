@@ -1,24 +1,22 @@
 """Replay: serve existing generations (public trace dumps, earlier runs) as if they were sampled now.
 
 Traces are keyed by the normalized problem, so they meet the prompts of the store whatever their ids were.
-Round r of a run serves a prompt's traces r*n to (r+1)*n - 1 in file order, so a second round gets new ones
-and a resumed run serves exactly the traces its missing rounds would have. Without a round, each call serves
-the next traces not yet served. A prompt with no recorded trace gets an empty list and is named in `missing`:
-nothing is invented.
+Round r of a request serves its problem's traces r*n to (r+1)*n - 1 in file order, so a second round gets new
+ones and a resumed run serves exactly the traces its missing rounds would have. A prompt with no recorded trace
+gets an empty list and is named in `missing`: nothing is invented.
 """
 
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cotfactory.samplers.base import Completion, SamplingParams
-from cotfactory.storage import InputError, PromptRecord
+from cotfactory.samplers.base import Completion, Sampler, SampleRequest, SamplerSettings
 from cotfactory.storage.ids import prompt_id_for
-from cotfactory.storage.input_rows import DEFAULT_MAX_LINE_BYTES, InputRow, describe_bad_rows, read_rows
+from cotfactory.storage.input_rows import DEFAULT_MAX_LINE_BYTES, InputRow, parse_all_rows
 from cotfactory.storage.prompt_fields import (
     COMPLETION_FIELDS,
     PROBLEM_FIELDS,
@@ -30,10 +28,8 @@ from cotfactory.storage.prompt_fields import (
 log = logging.getLogger(__name__)
 
 
-class ReplayConfig(BaseModel):
+class ReplayConfig(SamplerSettings):
     """Where the traces are and which fields hold what (None: the usual names)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     paths: list[Path]
     model: str = Field("replay", description="The name the replayed samples are stored under")
@@ -51,33 +47,25 @@ def _int_or_none(value: Any) -> int | None:
     return None if value is None or value == "" else int(value)
 
 
-class ReplaySampler:
-    """A Sampler over recorded traces."""
-
-    # Its completions are recorded ones: one the store already holds is the same sample judged again.
-    replays: ClassVar[bool] = True
+class ReplaySampler(Sampler):
+    """A Sampler over recorded traces (its registry entry says `recorded`: the store may already hold them)."""
 
     def __init__(self, config: ReplayConfig) -> None:
         self.config = config
         self._traces: dict[str, list[Completion]] = defaultdict(list)
-        self._served: dict[str, int] = defaultdict(int)
         self.missing: set[str] = set()
-        bad: list[InputRow] = []
-        for path in config.paths:
-            for row in read_rows(path, max_line_bytes=config.max_line_bytes):
-                if row.fields is None:
-                    bad.append(row)
-                    continue
-                try:
-                    problem_id, completion = self._completion(row.fields)
-                except (FieldError, ValueError, TypeError) as error:
-                    bad.append(InputRow(row.file, row.line, row.raw, error=str(error)))
-                    continue
-                self._traces[problem_id].append(completion)
-        if bad:
-            raise InputError(f"{len(bad):,} bad trace rows:\n{describe_bad_rows(bad)}")
+        traces = parse_all_rows(
+            config.paths,
+            self._completion,
+            what="traces",
+            errors=(FieldError, ValueError, TypeError),
+            max_line_bytes=config.max_line_bytes,
+        )
+        for problem_id, completion in traces:
+            self._traces[problem_id].append(completion)
 
-    def _completion(self, fields: dict[str, Any]) -> tuple[str, Completion]:
+    def _completion(self, row: InputRow) -> tuple[str, Completion]:
+        fields: dict[str, Any] = row.fields or {}
         config = self.config
         problem = pick_field(fields, config.problem_field, PROBLEM_FIELDS, "problem", required=True)
         text = pick_field(fields, config.completion_field, COMPLETION_FIELDS, "completion", required=True)
@@ -99,23 +87,17 @@ class ReplaySampler:
     def trace_count(self) -> int:
         return sum(len(traces) for traces in self._traces.values())
 
-    def generate(
-        self, prompts: Sequence[PromptRecord], params: SamplingParams, *, round_index: int | None = None
-    ) -> list[list[Completion]]:
-        """Up to `params.n` recorded traces per prompt: those of round `round_index`, or the next ones not yet
-        served; none for prompts without traces."""
+    def generate(self, requests: Sequence[SampleRequest]) -> list[list[Completion]]:
+        """Up to `params.n` recorded traces per request, those of its round; none for problems without traces."""
         served: list[list[Completion]] = []
-        for prompt in prompts:
-            key = prompt_id_for(prompt.problem)
-            traces = self._traces.get(key)
+        for request in requests:
+            traces = self._traces.get(prompt_id_for(request.problem))
             if traces is None:
-                if prompt.prompt_id not in self.missing:
-                    log.warning("replay: no recorded trace for prompt %s", prompt.prompt_id)
-                    self.missing.add(prompt.prompt_id)
+                if request.prompt_id not in self.missing:
+                    log.warning("replay: no recorded trace for prompt %s", request.prompt_id)
+                    self.missing.add(request.prompt_id)
                 served.append([])
                 continue
-            start = self._served[key] if round_index is None else round_index * params.n
-            served.append(traces[start : start + params.n])
-            if round_index is None:
-                self._served[key] = start + len(served[-1])
+            n = request.params.n
+            served.append(traces[request.round * n : (request.round + 1) * n])
         return served

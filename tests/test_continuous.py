@@ -72,10 +72,10 @@ def test_a_fleet_sets_a_failing_endpoint_aside_and_loses_nothing() -> None:
 
         def done(unit: Unit, completions: list) -> None:
             received.append((unit, len(completions)))
-            units.settle()
+            units.finished()
 
         sampler.stream(units, done)
-    assert sorted(unit.prompt.problem for unit, _ in received) == sorted(f"What is {i} + {i}?" for i in range(30))
+    assert sorted(unit.request.problem for unit, _ in received) == sorted(f"What is {i} + {i}?" for i in range(30))
     assert all(count == 2 for _, count in received)
     # Set aside after two failures in a row; requests already sent to it by then fail over too.
     assert 2 <= len(failing.requests) <= 2 + config.max_concurrency
@@ -94,7 +94,7 @@ def test_a_fleet_fails_only_when_every_endpoint_is_down_naming_each() -> None:
         )
         units = _units(3)
         with pytest.raises(SamplerError, match="every endpoint is down") as error:
-            OpenAIHttpSampler(config).stream(units, lambda unit, completions: units.settle())
+            OpenAIHttpSampler(config).stream(units, lambda unit, completions: units.finished())
     assert first.url in str(error.value) and second.url in str(error.value) and "HTTP 503" in str(error.value)
 
 

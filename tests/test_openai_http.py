@@ -7,11 +7,10 @@ import pytest
 from openai_server import OpenAIServer
 from pydantic import ValidationError
 
-from cotfactory.samplers.base import PromptTemplate, SamplerError, SamplingParams
+from cotfactory.samplers.base import PromptTemplate, SamplerError, SamplingParams, requests_for
 from cotfactory.samplers.openai_http import OpenAIHttpConfig, OpenAIHttpSampler
-from cotfactory.storage import PromptRecord
 
-PROMPTS = [PromptRecord.create(f"What is {i} + {i}?", source="t") for i in range(4)]
+PROBLEMS = [f"What is {i} + {i}?" for i in range(4)]
 FAST = {"backoff_base_s": 0.01, "backoff_max_s": 2.0, "timeout_s": 10.0}
 
 
@@ -23,16 +22,17 @@ def test_request_bodies_and_n_completions_in_prompt_order() -> None:
     with OpenAIServer() as server:
         params = SamplingParams(n=3, temperature=0.7, max_tokens=256, top_k=20, stop=["</s>"])
         template = PromptTemplate(system="Think first.", suffix="Box the answer.")
-        results = sampler(server, template=template).generate(PROMPTS, params)
+        requests = requests_for(PROBLEMS, params)
+        results = sampler(server, template=template).generate(requests)
     assert [len(r) for r in results] == [3, 3, 3, 3]
     by_problem = {b["messages"][-1]["content"]: b for b in server.requests}
-    for prompt, completions in zip(PROMPTS, results, strict=True):
-        body = by_problem[f"{prompt.problem}\nBox the answer."]
+    for request, completions in zip(requests, results, strict=True):
+        body = by_problem[f"{request.problem}\nBox the answer."]
         assert body["messages"][0] == {"role": "system", "content": "Think first."}
         assert (body["model"], body["n"], body["temperature"], body["top_p"]) == ("tiny-r1", 3, 0.7, 0.95)
         assert (body["max_tokens"], body["top_k"], body["stop"]) == (256, 20, ["</s>"])
         assert "repetition_penalty" not in body, "vLLM-only fields are sent only when set"
-        assert body["seed"] == params.seed_for(prompt.prompt_id)
+        assert body["seed"] == params.seed_for(request.prompt_id) == request.seed
         assert [c.seed for c in completions] == [body["seed"]] * 3, "the seed of the request"
         assert [c.text[-2] for c in completions] == [str((body["seed"] + i) % 10) for i in range(3)]
         assert completions[0].finish_reason == "stop" and completions[0].prompt_tokens == 12
@@ -43,7 +43,7 @@ def test_request_bodies_and_n_completions_in_prompt_order() -> None:
 def test_reasoning_content_is_read_apart() -> None:
     with OpenAIServer() as server:
         server.split_reasoning = True
-        (completions,) = sampler(server).generate(PROMPTS[:1], SamplingParams(n=1))
+        (completions,) = sampler(server).generate(requests_for(PROBLEMS[:1], SamplingParams(n=1)))
     assert completions[0].reasoning.startswith("working, seed")
     assert "</think>" not in completions[0].text and completions[0].completion_tokens == 7
 
@@ -51,7 +51,7 @@ def test_reasoning_content_is_read_apart() -> None:
 def test_falls_back_to_separate_requests_when_n_is_rejected() -> None:
     with OpenAIServer() as server:
         server.reject_n = True
-        results = sampler(server).generate(PROMPTS[:2], SamplingParams(n=3))
+        results = sampler(server).generate(requests_for(PROBLEMS[:2], SamplingParams(n=3)))
     assert [len(r) for r in results] == [3, 3]
     assert sorted(b["n"] for b in server.requests).count(1) == 6
     seeds = [c.seed for c in results[0]]
@@ -61,7 +61,7 @@ def test_falls_back_to_separate_requests_when_n_is_rejected() -> None:
 def test_retries_429_and_500_honouring_retry_after() -> None:
     with OpenAIServer() as server:
         server.script.extend([(429, {"Retry-After": "1"}, {"error": "slow down"}), (500, {}, {"error": "oops"})])
-        (completions,) = sampler(server).generate(PROMPTS[:1], SamplingParams(n=2))
+        (completions,) = sampler(server).generate(requests_for(PROBLEMS[:1], SamplingParams(n=2)))
     assert len(completions) == 2
     assert len(server.requests) == 3
     assert server.arrivals[1] - server.arrivals[0] >= 0.95, "waited as long as Retry-After asked"
@@ -73,7 +73,7 @@ def test_retries_429_and_500_honouring_retry_after() -> None:
 def test_a_malformed_retry_after_falls_back_to_backoff(header: str) -> None:
     with OpenAIServer() as server:
         server.script.append((503, {"Retry-After": header}, {"error": "busy"}))
-        (completions,) = sampler(server).generate(PROMPTS[:1], SamplingParams(n=1))
+        (completions,) = sampler(server).generate(requests_for(PROBLEMS[:1], SamplingParams(n=1)))
     assert len(completions) == 1 and len(server.requests) == 2
     assert server.arrivals[1] - server.arrivals[0] < 2.5, "no wait longer than backoff_max_s"
 
@@ -82,7 +82,7 @@ def test_gives_up_after_the_retry_budget_naming_the_endpoint() -> None:
     with OpenAIServer() as server:
         server.script.extend([(503, {}, {"error": "down"})] * 3)
         with pytest.raises(SamplerError, match=rf"{server.url}/chat/completions failed after 3 attempts.*HTTP 503"):
-            sampler(server, max_retries=2).generate(PROMPTS[:1], SamplingParams())
+            sampler(server, max_retries=2).generate(requests_for(PROBLEMS[:1], SamplingParams()))
     assert len(server.requests) == 3
 
 
@@ -90,7 +90,7 @@ def test_client_errors_are_not_retried() -> None:
     with OpenAIServer() as server:
         server.script.append((401, {}, {"error": "bad key"}))
         with pytest.raises(SamplerError, match="HTTP 401"):
-            sampler(server).generate(PROMPTS[:1], SamplingParams())
+            sampler(server).generate(requests_for(PROBLEMS[:1], SamplingParams()))
     assert len(server.requests) == 1
 
 
@@ -98,7 +98,7 @@ def test_timeouts_are_retried_then_reported() -> None:
     with OpenAIServer() as server:
         server.hold = threading.Event()
         with pytest.raises(SamplerError, match=r"failed after 2 attempts, last: timed out after 0\.3s"):
-            sampler(server, timeout_s=0.3, max_retries=1).generate(PROMPTS[:1], SamplingParams())
+            sampler(server, timeout_s=0.3, max_retries=1).generate(requests_for(PROBLEMS[:1], SamplingParams()))
 
 
 def test_unreachable_server() -> None:
@@ -106,14 +106,14 @@ def test_unreachable_server() -> None:
         url = server.url
     config = OpenAIHttpConfig(base_url=url, model="m", max_retries=1, **FAST)
     with pytest.raises(SamplerError, match="connection failed"):
-        OpenAIHttpSampler(config).generate(PROMPTS[:1], SamplingParams())
+        OpenAIHttpSampler(config).generate(requests_for(PROBLEMS[:1], SamplingParams()))
 
 
 def test_concurrency_never_exceeds_the_limit() -> None:
-    prompts = [PromptRecord.create(f"Problem {i}", source="t") for i in range(16)]
+    requests = requests_for([f"Problem {i}" for i in range(16)], SamplingParams(n=1))
     with OpenAIServer() as server:
         server.gate = threading.Barrier(4)  # each request waits until 4 are in flight together
-        results = sampler(server, max_concurrency=4).generate(prompts, SamplingParams(n=1))
+        results = sampler(server, max_concurrency=4).generate(requests)
     assert [len(r) for r in results] == [1] * 16
     assert server.max_in_flight == 4
 
@@ -126,7 +126,7 @@ def test_api_key_from_environment_sent_and_never_logged(
     with OpenAIServer() as server:
         server.script.append((500, {}, {"error": "retry me"}))
         http = sampler(server, api_key_env="TEST_SERVER_KEY")
-        http.generate(PROMPTS[:1], SamplingParams())
+        http.generate(requests_for(PROBLEMS[:1], SamplingParams()))
     assert {h["Authorization"] for h in server.headers} == {"Bearer sk-very-secret"}
     assert "retry 1/5" in caplog.text
     assert "sk-very-secret" not in caplog.text and "sk-very-secret" not in repr(http)

@@ -13,17 +13,15 @@ from run_configs import http_run_config, write_config
 # a library logger's warning, then answers (or fails, when told to).
 NOISY_SAMPLER = """
 import logging, os, subprocess, sys, warnings
-from pydantic import BaseModel, ConfigDict
-from cotfactory.samplers.base import Completion
+from cotfactory.samplers.base import Completion, Sampler, SamplerSettings
 
 
-class NoisyConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class NoisyConfig(SamplerSettings):
     model: str = "noisy"
     fail: bool = False
 
 
-class NoisySampler:
+class NoisySampler(Sampler):
     def __init__(self, config: NoisyConfig) -> None:
         self.config = config
         os.write(2, b"[W native] NUMA binding warning from C++\\n")
@@ -32,12 +30,12 @@ class NoisySampler:
         warnings.warn("a library user warning", UserWarning, stacklevel=1)
         logging.getLogger("vllm.fake").warning("libtcmalloc is not found in LD_PRELOAD")
 
-    def generate(self, prompts, params):
+    def generate(self, requests):
         if self.config.fail:
             os.write(2, b"engine child: CUDA out of memory (the root cause)\\n")
             raise RuntimeError("Engine core initialization failed. See root cause above.")
         text = "<think>\\nSo 6.\\n</think>\\n\\\\boxed{6}"
-        return [[Completion(text, finish_reason="stop") for _ in range(params.n)] for _ in prompts]
+        return [[Completion(text, finish_reason="stop") for _ in range(r.params.n)] for r in requests]
 """
 
 RUN_CLI = """

@@ -1,0 +1,104 @@
+"""One HTTP request over a fleet of endpoints, retried: 429, 5xx, timeouts and dropped connections go to another
+healthy endpoint at once, or to the same one after exponential backoff with jitter (honouring Retry-After)."""
+
+import asyncio
+import email.utils
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from cotfactory.samplers.base import SamplerError
+from cotfactory.samplers.endpoints import Endpoint, Fleet
+
+log = logging.getLogger("cotfactory.samplers.openai_http")
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+class NRejected(Exception):
+    """The server refused n > 1 in one request."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a request is tried and how long to wait between tries on the same endpoint."""
+
+    max_retries: int
+    backoff_base_s: float
+    backoff_max_s: float
+    timeout_s: float
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """The server's Retry-After (capped), else base * 2^attempt (capped) with jitter of -50% to +50%."""
+        if retry_after is not None:
+            return min(retry_after, self.backoff_max_s)
+        delay = min(self.backoff_base_s * 2**attempt, self.backoff_max_s)
+        return delay * (0.5 + random.random())
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the server asks to wait (delta-seconds or an HTTP date); None when absent or malformed, so the
+    usual backoff applies: a bad header must not turn a retry into a failure."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+async def post_with_retries(
+    client: httpx.AsyncClient, fleet: Fleet, body: dict[str, Any], headers: dict[str, str], policy: RetryPolicy
+) -> dict[str, Any]:
+    """The JSON answer of the first endpoint that answers 200; SamplerError after `policy.max_retries` retries,
+    on a status that is not worth retrying, or when every endpoint is set aside. NRejected on a 400 to n > 1."""
+    sequences = int(body.get("n", 1))
+    endpoint: Endpoint | None = None
+    for attempt in range(policy.max_retries + 1):
+        endpoint = fleet.pick(avoid=endpoint)  # a retry goes to another endpoint when one is healthy
+        waited_for = None
+        endpoint.outstanding += sequences
+        try:
+            async with endpoint.limit:
+                response = await client.post(endpoint.url, json=body, headers=headers)
+        except httpx.TimeoutException:
+            problem = f"timed out after {policy.timeout_s:g}s"
+        except httpx.TransportError as error:
+            problem = f"connection failed ({type(error).__name__}: {error})"
+        else:
+            if response.status_code == 200:
+                endpoint.failures = 0
+                endpoint.requests += 1
+                endpoint.sequences += sequences
+                answer: dict[str, Any] = response.json()
+                return answer
+            if response.status_code == 400 and sequences > 1:
+                raise NRejected(response.text[:300])
+            if response.status_code not in RETRYABLE_STATUS:
+                raise SamplerError(f"{endpoint.url} answered HTTP {response.status_code}: {response.text[:500]}")
+            problem = f"HTTP {response.status_code}"
+            waited_for = retry_after(response)
+        finally:
+            endpoint.outstanding -= sequences
+        fleet.failed(endpoint, problem)
+        if attempt == policy.max_retries:
+            raise SamplerError(f"{endpoint.url} failed after {attempt + 1} attempts, last: {problem}")
+        # Another healthy endpoint takes the retry at once; the same one only after a backoff.
+        if fleet.others_healthy(endpoint) and waited_for is None:
+            log.warning("%s: %s; retry %d/%d on another endpoint", endpoint.url, problem, attempt + 1,
+                        policy.max_retries)  # fmt: skip
+            continue
+        delay = policy.backoff(attempt, waited_for)
+        log.warning("%s: %s; retry %d/%d in %.1fs", endpoint.url, problem, attempt + 1, policy.max_retries, delay)
+        await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
