@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from sandbox_probes import live_processes_of_uids
 from test_code_report_attacks import DEEP_REPORTS, MISTYPED, forging
-from test_sandbox import live_processes_of_uids
 
 from cotfactory.filters.chain import Chain
 from cotfactory.filters.checks import Sample

@@ -64,3 +64,16 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Any]:
+    """A sandbox of two slots for one test module; afterwards no process of its uids may be left."""
+    from sandbox_probes import live_processes_of_uids
+
+    from cotfactory.filters.sandbox import Sandbox
+
+    built = Sandbox(slots=2)
+    built.check_available()  # fails loudly here when bubblewrap or the seccomp binding is missing
+    yield built
+    assert live_processes_of_uids(range(built.base_uid, built.base_uid + built.slots)) == []

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_code_attacks import ADD_CALLS, CHECK, FIND_TAG, HONEST_ADD, HUMANEVAL_ADD, check, nothing_left_behind
+from code_attack_kit import ADD_CALLS, CHECK, FIND_TAG, HONEST_ADD, HUMANEVAL_ADD, check, nothing_left_behind
 
 from cotfactory.filters.sandbox import Limits, Sandbox
 from cotfactory.storage.code_problems import CodeTests

@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from code_attack_kit import FIND_TAG, sandbox_processes
 from helpers import cli
 from run_configs import write_config
-from test_code_attacks import FIND_TAG, sandbox_processes
 
 from cotfactory.storage import query
 

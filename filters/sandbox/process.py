@@ -175,6 +175,11 @@ def _end(process: subprocess.Popen[bytes], init: NamespaceInit | None) -> int:
             if not init.kill_and_wait():
                 raise OSError(f"the sandbox's pid 1 survived SIGKILL for 10 s (monitor {process.pid})")
     finally:
+        if init is not None:
+            # bubblewrap ends by itself once its child is gone, having reaped it: killed before that, it would leave
+            # the child a zombie of the slot's uid for the host's init to reap, whenever that init gets to it
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
         _kill_group(process)
         returncode = process.wait()
         _kill_group(process)  # anything the program left in its group
