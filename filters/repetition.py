@@ -29,7 +29,8 @@ def longest_repeated_line(text: str, min_chars: int) -> tuple[str, int]:
 @register("repetition", reasons=("repetition",))
 @dataclass(frozen=True)
 class Repetition:
-    """Rejects looping reasoning: too many repeated word n-grams, or one long line said again and again."""
+    """Rejects looping reasoning: too many repeated word n-grams, or one long line said again and again, or a sample
+    the engine stopped as a loop (finish reason `repetition`)."""
 
     n: int = 10
     max_ratio: float = 0.2
@@ -37,6 +38,8 @@ class Repetition:
     max_line_repeats: int = 3
 
     def __call__(self, sample: Sample) -> Verdict:
+        if sample.finish_reason == "repetition":  # the engine's loop detection ended it (repetition_detection)
+            return failed("repetition", 1.0, "stopped in the engine by repetition_detection")
         text = f"{sample.reasoning}\n{sample.answer}"
         ratio = repeated_ngram_ratio(text, self.n)
         if ratio > self.max_ratio:

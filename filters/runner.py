@@ -20,14 +20,16 @@ from cotfactory.storage.errors import CotfactoryError
 
 log = logging.getLogger(__name__)
 
+# How the engine ended a sample comes first: a sample cut at max_tokens or stopped as a loop is `truncated` or
+# `repetition`, not the unclosed reasoning that follows from it.
 DEFAULT_CHECKS: tuple[str, ...] = (
-    "think_format",
     "truncated",
+    "repetition",
+    "think_format",
     "non_empty",
     "too_long",
     "long_paragraph",
     "code_in_reasoning",
-    "repetition",
     "language",
     "multiple_final_answers",
     "choice",
@@ -67,15 +69,17 @@ def _built(entry: str | dict[str, Any]) -> tuple[CheckSpec, Any]:
         raise CheckConfigError(f"check {name!r}, setting {where!r}: {problem['msg']}") from error
 
 
-def build_checks(entries: Sequence[str | dict[str, Any]] = DEFAULT_CHECKS) -> list[NamedCheck]:
-    """The per-sample checks of a config's `checks` list, in its order (its group steps: `build_steps`)."""
+def build_entries(entries: Sequence[str | dict[str, Any]]) -> tuple[list[NamedCheck], list[Any]]:
+    """A config's `checks` list, each entry validated once: its per-sample checks and its group steps, each in
+    the list's order."""
     built = [_built(entry) for entry in entries]
-    return [NamedCheck(spec.name, check, spec.cost == "expensive") for spec, check in built if spec.cost != "group"]
+    checks = [NamedCheck(spec.name, item, spec.cost == "expensive") for spec, item in built if spec.cost != "group"]
+    return checks, [item for spec, item in built if spec.cost == "group"]
 
 
-def build_steps(entries: Sequence[str | dict[str, Any]]) -> list[Any]:
-    """The steps of a config's `checks` list that judge a group of samples together, in its order."""
-    return [step for spec, step in map(_built, entries) if spec.cost == "group"]
+def build_checks(entries: Sequence[str | dict[str, Any]] = DEFAULT_CHECKS) -> list[NamedCheck]:
+    """The per-sample checks of a config's `checks` list, in its order."""
+    return build_entries(entries)[0]
 
 
 def domains_of(items: Iterable[Any]) -> set[str]:

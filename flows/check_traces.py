@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from cotfactory.filters.chain import Chain, ChainContext, Decision
 from cotfactory.filters.checks import Sample
-from cotfactory.filters.runner import DEFAULT_CHECKS, CheckConfigError, build_checks, build_steps, domains_of
+from cotfactory.filters.runner import DEFAULT_CHECKS, CheckConfigError, build_checks, build_entries, domains_of
 from cotfactory.storage.ids import sample_id_for
 from cotfactory.storage.input_rows import InputRow, parse_all_rows
 from cotfactory.storage.prompt_fields import COMPLETION_FIELDS, REASONING_FIELDS, FieldError, FieldMapping, pick_field
@@ -148,7 +148,7 @@ def check_traces(
 
             chain = open_chain(run_config, con, workers=workers, all_checks=all_checks)
         else:
-            chain = Chain(build_checks(checks), build_steps(checks), workers=workers, all_checks=all_checks)
+            chain = Chain(*build_entries(checks), workers=workers, all_checks=all_checks)
         stack.enter_context(chain)
         chain.setup(domains_of(samples))
         context = ChainContext(connection=con, read_only=True, rejudging=True)

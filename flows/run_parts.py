@@ -1,5 +1,6 @@
 """What a run is built from, opened from its config alone: its sampler and its chain."""
 
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
@@ -11,7 +12,7 @@ from cotfactory.filters.judge import LlmJudge
 from cotfactory.filters.judge_step import JudgeStep
 from cotfactory.filters.majority import MajorityVote
 from cotfactory.filters.near_dup import MinHashParams
-from cotfactory.filters.runner import build_checks, build_steps
+from cotfactory.filters.runner import build_entries
 from cotfactory.flows.config import RunConfig
 from cotfactory.samplers.base import Sampler, SamplingParams
 from cotfactory.samplers.registry import SAMPLERS
@@ -29,17 +30,16 @@ def replays(config: RunConfig) -> bool:
     return SAMPLERS[config.sampler.kind].recorded
 
 
-def chain_steps(config: RunConfig, con: duckdb.DuckDBPyConnection | None) -> list[Step]:
+def chain_steps(config: RunConfig, con: duckdb.DuckDBPyConnection | None, listed: Sequence[Step]) -> list[Step]:
     """The run's steps after its per-sample checks, in chain order: the vote (it sets references before the
     checks), the judge, the steps the `checks` list names, decontamination (the store's registered benchmarks,
-    read now; left out without a store) and dedup."""
+    read now; left out without a store) and dedup. `listed`: the group steps the `checks` list names."""
     steps: list[Step] = []
     if config.checking.majority_vote:
         steps.append(MajorityVote())
     if (judge := config.checking.judge) is not None:
         params = SamplingParams(n=1, temperature=0.0, max_tokens=judge.max_tokens)
         steps.append(JudgeStep(LlmJudge(open_sampler(judge.sampler), params)))
-    listed = build_steps(config.checks)
     steps.extend(step for step in listed if not step.needs_store)
     if config.decontam and con is not None:
         steps.append(DecontamStep(Decontaminator(con, config.decontam)))
@@ -56,9 +56,10 @@ def open_chain(
 ) -> Chain:
     """The run's chain, built once: its check workers start once and serve every group. An unknown benchmark
     fails here, before any sampling. `all_checks`: every check on every sample (an audit's option)."""
+    checks, listed = build_entries(config.checks)  # each entry built once
     return Chain(
-        build_checks(config.checks),
-        chain_steps(config, con),
+        checks,
+        chain_steps(config, con, listed),
         workers=config.checking.workers if workers is None else workers,
         timeout_s=config.checking.timeout_s,
         all_checks=all_checks,

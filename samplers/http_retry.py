@@ -85,7 +85,7 @@ async def post_with_retries(
             if response.status_code == 400 and sequences > 1:
                 raise NRejected(response.text[:300])
             if response.status_code not in RETRYABLE_STATUS:
-                raise SamplerError(f"{endpoint.url} answered HTTP {response.status_code}: {response.text[:500]}")
+                raise SamplerError(_refusal(endpoint.url, response, body))
             problem = f"HTTP {response.status_code}"
             waited_for = retry_after(response)
         finally:
@@ -102,3 +102,14 @@ async def post_with_retries(
         log.warning("%s: %s; retry %d/%d in %.1fs", endpoint.url, problem, attempt + 1, policy.max_retries, delay)
         await asyncio.sleep(delay)
     raise AssertionError("unreachable")
+
+
+def _refusal(url: str, response: httpx.Response, body: dict[str, Any]) -> str:
+    """What a server's refusal of a request says, naming the setting a server other than vLLM may not take."""
+    said = f"{url} answered HTTP {response.status_code}: {response.text[:500]}"
+    if response.status_code in (400, 422) and "repetition_detection" in body:
+        return (
+            f"{said}. The request carried `repetition_detection` (vLLM's loop detection, on by default); a server "
+            "other than vLLM may refuse it: set `[sampling] repetition_detection = false` for this server"
+        )
+    return said

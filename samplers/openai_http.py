@@ -113,6 +113,8 @@ class OpenAIHttpSampler(Sampler):
             body["top_k"] = params.top_k
         if params.repetition_penalty != 1.0:
             body["repetition_penalty"] = params.repetition_penalty
+        if params.repetition_detection is not None:
+            body["repetition_detection"] = params.repetition_detection.model_dump()
         return {**body, **self.config.extra_body}
 
     def _completions(self, response: dict[str, Any], seed: int) -> list[Completion]:

@@ -93,6 +93,11 @@ class VllmOfflineSampler(Sampler):
             stop=params.stop,
             presence_penalty=params.presence_penalty,
             repetition_penalty=params.repetition_penalty,
+            repetition_detection=(
+                self._vllm.sampling_params.RepetitionDetectionParams(**detection.model_dump())
+                if (detection := params.repetition_detection) is not None
+                else None
+            ),
         )
 
     def generate(self, requests: Sequence[SampleRequest]) -> list[list[Completion]]:
