@@ -31,6 +31,7 @@ from cotfactory.flows.config import RunConfig
 from cotfactory.flows.generate import generate
 from cotfactory.samplers.openai_http import OpenAIHttpConfig, OpenAIHttpSampler
 from cotfactory.storage import PromptRecord, SampleRecord, Store, VerdictRecord
+from cotfactory.storage.store import write_batch
 
 SENTENCES = [
     "Let me set up the equation carefully and check each step.",
@@ -118,7 +119,8 @@ def sequential(sampler: OpenAIHttpSampler, config: RunConfig, selected: list[Pro
                     )
                     for name, v in decision.verdicts.items()
                 ]
-            store.write_batch(records, verdicts)
+            with store.transaction(checkpoint_on_close=False, memory_capped=True) as con:  # as a run commits
+                write_batch(con, records, verdicts)
         return time.perf_counter() - start
 
 

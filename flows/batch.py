@@ -117,7 +117,7 @@ def check_and_store(
         for completion in of_prompt
     ]
     verdicts = checker.verdicts(checked)
-    with store.transaction(checkpoint_on_close=False, small=True) as con:
+    with store.transaction(checkpoint_on_close=False, memory_capped=True) as con:
         for stage in stages:
             passing = [i for i, of_sample in enumerate(verdicts) if not checker.failures(of_sample)]
             for position, verdict in stage.judge(con, checked, passing).items():

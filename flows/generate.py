@@ -115,7 +115,7 @@ def generate(
     prepare_checks(config, prompts)
     run_id = _start_run(store, config)
     logger.info("run %s: %d prompts selected (%d newly imported) from %s", run_id, len(prompts), new_prompts, store)
-    with store.transaction(small=True) as con:
+    with store.transaction(memory_capped=True) as con:
         state = run_progress(con, run_id)
         samples, accepted = run_totals(con, run_id)
     progress = RunProgress(run_id, len(prompts), samples=samples, accepted=accepted)
@@ -137,7 +137,7 @@ def generate(
         if owned and sampler is not None and hasattr(sampler, "close"):
             sampler.close()
         store.finish_run(run_id, status)  # type: ignore[arg-type]
-    with store.transaction(small=True) as con:
+    with store.transaction(memory_capped=True) as con:
         funnel = run_funnel(con, run_id)
     _funnel_artifact(run_id, funnel)
     try:

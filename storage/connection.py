@@ -65,13 +65,13 @@ def connect(
 STREAMING_MEMORY_LIMIT = os.environ.get("COTFACTORY_STREAMING_MEMORY", "1GB")
 
 
-# A run's batch writes and bookkeeping: the checkpoints they trigger otherwise keep what they read (row groups,
-# index nodes) up to DuckDB's default of 80% of RAM, so a run's memory grew with its store. 64MB kept batch
-# writes into a 600k-sample store (6M verdict keys) as fast as unlimited. Not for bulk inserts: one transaction
-# of 2M new keys does not fit in it.
+# The cap of memory-capped transactions (a run's batch writes and bookkeeping): the checkpoints they trigger
+# otherwise keep what they read (row groups, index nodes) up to DuckDB's default of 80% of RAM, so a run's
+# memory grew with its store. 64MB kept batch writes into a 600k-sample store (6M verdict keys) as fast as
+# unlimited. Not for bulk inserts: one transaction of 2M new keys does not fit in it.
 BATCH_WRITE_MEMORY_LIMIT = os.environ.get("COTFACTORY_WRITER_MEMORY", "64MB")
 
 
 def limit_memory(con: duckdb.DuckDBPyConnection, limit: str = STREAMING_MEMORY_LIMIT) -> None:
     """Cap DuckDB's memory on this connection for a job that reads the whole store."""
-    con.execute(f"SET memory_limit = '{limit}'")
+    con.execute("SET memory_limit = ?", [limit])

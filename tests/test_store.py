@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import batch, prompt, seed_store
+from helpers import batch, prompt, seed_store, store_batch
 
 from cotfactory.storage import RunRecord, Store, StoreBusy, query
 from cotfactory.storage.connection import BATCH_WRITE_MEMORY_LIMIT
@@ -18,9 +18,9 @@ def counts(db: Path) -> tuple[int, int]:
 
 def test_same_batch_twice_stores_it_once(store: Store, db: Path) -> None:
     samples, verdicts = batch(0, 25)
-    assert store.write_batch(samples, verdicts) == 25
+    assert store_batch(store, samples, verdicts) == 25
     assert counts(db) == (25, 50)
-    assert store.write_batch(samples, verdicts) == 0
+    assert store_batch(store, samples, verdicts) == 0
     assert counts(db) == (25, 50)
 
 
@@ -71,10 +71,10 @@ def test_writer_waits_for_a_holder_then_fails_clearly(store: Store, db: Path) ->
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(StoreBusy, match=rf"held by .*PID {holder.pid}.*COTFACTORY_LOCK_TIMEOUT"):
-            Store(db, lock_timeout=0.3).write_batch(*batch(0, 2))
+            store_batch(Store(db, lock_timeout=0.3), *batch(0, 2))
     finally:
         holder.communicate("", timeout=60)
-    assert Store(db, lock_timeout=5).write_batch(*batch(0, 2)) == 2
+    assert store_batch(Store(db, lock_timeout=5), *batch(0, 2)) == 2
 
 
 def test_a_runs_small_transactions_hold_duckdb_to_the_batch_write_limit_and_bulk_ones_do_not(store: Store) -> None:
@@ -85,6 +85,6 @@ def test_a_runs_small_transactions_hold_duckdb_to_the_batch_write_limit_and_bulk
             return str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
 
     assert BATCH_WRITE_MEMORY_LIMIT == "64MB"
-    assert memory_limit(small=True) == "61.0 MiB"  # DuckDB's rendering of 64MB
-    assert memory_limit(small=True, checkpoint_on_close=False) == "61.0 MiB"
+    assert memory_limit(memory_capped=True) == "61.0 MiB"  # DuckDB's rendering of 64MB
+    assert memory_limit(memory_capped=True, checkpoint_on_close=False) == "61.0 MiB"
     assert memory_limit().endswith("GiB")
