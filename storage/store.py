@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
-from cotfactory.storage.connection import BATCH_WRITE_MEMORY_LIMIT, DEFAULT_LOCK_TIMEOUT_S, connect, limit_memory
+from cotfactory.storage.connection import DEFAULT_LOCK_TIMEOUT_S, cap_memory, connect, room_for_batch
 from cotfactory.storage.errors import StoreError
 from cotfactory.storage.migrations import LATEST_VERSION, migrate
 from cotfactory.storage.records import (
@@ -44,12 +44,14 @@ def records_to_arrow(records: Sequence[Record]) -> pa.Table:
 
 def _insert(con: duckdb.DuckDBPyConnection, records: Sequence[Record], returning: str) -> list[tuple[Any, ...]]:
     target = type(records[0]).table  # a record class's own table name, never user text
-    # A relation of the Arrow table instead of a registered view: nothing to unregister in a transaction an
-    # error has aborted, where unregistering raises and would hide that error.
-    incoming = con.from_arrow(records_to_arrow(records))
-    return incoming.query(
-        "_incoming", f"INSERT INTO {target} BY NAME SELECT * FROM _incoming ON CONFLICT DO NOTHING {returning}"
+    con.register("_incoming", records_to_arrow(records))
+    # Not unregistered after an error: in the transaction the error aborted that raises too, hiding the error;
+    # the connection and the view end with the transaction.
+    rows = con.execute(
+        f"INSERT INTO {target} BY NAME SELECT * FROM _incoming ON CONFLICT DO NOTHING {returning}"
     ).fetchall()
+    con.unregister("_incoming")
+    return rows
 
 
 def insert(con: duckdb.DuckDBPyConnection, records: Sequence[Record]) -> int:
@@ -94,6 +96,7 @@ def write_batch(
     counts those of the new outcomes."""
     # Identical completions within one run share an outcome key: keep the first of each.
     samples = _first_of_each(samples, lambda s: (s.run_id, s.sample_id))
+    room_for_batch(con, sum(len(s.completion) + len(s.reasoning or "") + len(s.answer or "") for s in samples))
     insert(con, _first_of_each((s.completion_part() for s in samples), lambda c: c.sample_id))
     stored = insert_returning_keys(con, [s.outcome_part() for s in samples], ("run_id", "sample_id"))
     new = [s for s in samples if (s.run_id, s.sample_id) in stored]
@@ -157,7 +160,7 @@ class Store:
                 # table at every close; committed rows in the WAL survive a crash and are read by readers.
                 con.execute("PRAGMA disable_checkpoint_on_shutdown")
             if memory_capped:  # after the migration, which may move a whole store's rows at once
-                limit_memory(con, BATCH_WRITE_MEMORY_LIMIT)
+                cap_memory(con)
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
