@@ -1,6 +1,6 @@
-"""Which stored set a reference means: `NAME` (its latest version) or `NAME@VERSION`. Export, the report and
-curate resolve references here, and every value reaches SQL as a parameter, so any name a set may have
-(quotes, NULs, any script) selects exactly that set."""
+"""Which stored set a reference means: `NAME` (its latest version) or `NAME@VERSION`. Export and the report
+resolve references here and a new set's name is checked here; every value reaches SQL as a parameter, so any
+name a set may have (quotes, NULs, any script) selects exactly that set."""
 
 import json
 from dataclasses import dataclass
