@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from cotfactory.storage import PromptRecord, RunRecord, SampleRecord, Store
+from cotfactory.storage.store import write_batch
 
 CHILD = """
 import sys
@@ -77,8 +78,8 @@ def fill(store: Store, samples: int, size: int) -> None:
                     )
                 )
         store.add_prompts(prompts)
-        store.write_batch(rows)
-    store.checkpoint()
+        with store.transaction() as con:  # bulk seeding: not a run's memory-capped commit
+            write_batch(con, rows)
 
 
 def child_peak_mb(db: Path, out: Path, mode: str) -> tuple[float, str]:

@@ -34,6 +34,7 @@ from cotfactory.flows.run_control import controlling
 from cotfactory.samplers.base import requests_for
 from cotfactory.samplers.openai_http import OpenAIHttpConfig, OpenAIHttpSampler
 from cotfactory.storage import PromptRecord, SampleRecord, Store, VerdictRecord
+from cotfactory.storage.store import write_batch
 
 SENTENCES = [
     "Let me set up the equation carefully and check each step.",
@@ -121,7 +122,8 @@ def sequential(sampler: OpenAIHttpSampler, config: RunConfig, selected: list[Pro
                     )
                     for name, v in decision.verdicts.items()
                 ]
-            store.write_batch(records, verdicts)
+            with store.transaction(checkpoint_on_close=False, memory_capped=True) as con:  # as a run commits
+                write_batch(con, records, verdicts)
         return time.perf_counter() - start
 
 

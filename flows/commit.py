@@ -124,7 +124,7 @@ def commit_units(
     records in the same transaction."""
     checked = samples_of(model, units, completions)
     judging = chain.begin(checked, ChainContext(rejudging=rejudging))
-    with store.transaction(checkpoint_on_close=False, small=True) as con:
+    with store.transaction(checkpoint_on_close=False, memory_capped=True) as con:
         decisions = chain.finish(judging, ChainContext(connection=con, rejudging=rejudging))
         samples, verdicts, rounds = _records(run_id, units, completions, judging.samples, decisions)
         _, rounds = write_batch(con, samples, verdicts, rounds)

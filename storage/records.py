@@ -1,48 +1,44 @@
-"""Pydantic rows: each record's fields are exactly its table's columns, in order."""
+"""Pydantic rows of a run's life: prompts, runs, completions, the runs' outcomes and verdicts, progress and
+quarantined input lines. Each record's fields are exactly its table's columns, in order; the index and set
+records are beside these (storage/index_records.py, storage/set_records.py) and re-exported here."""
 
-from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any, ClassVar, Literal
+from datetime import datetime
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
 from cotfactory.storage.ids import prompt_id_for, sample_id_for
-from cotfactory.storage.text import storable_value
+from cotfactory.storage.index_records import (
+    BenchmarkNgramRecord,
+    BenchmarkRecord,
+    NearDupBandRecord,
+    NearDupSignatureRecord,
+)
+from cotfactory.storage.record_base import Domain, Record, RunStatus, package_version, utc_now
+from cotfactory.storage.set_records import SetMemberRecord, SetRecord
 
-Domain = Literal["math", "code", "choice", "general"]
-RunStatus = Literal["running", "completed", "failed", "cancelled"]
-
-
-def utc_now() -> datetime:
-    """Naive UTC, the form the TIMESTAMP columns hold."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def package_version() -> str:
-    """The installed cotfactory version, recorded with every run and export."""
-    try:
-        return version("cotfactory")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0+unknown"
-
-
-class Record(BaseModel):
-    """A row of one table; `table` names it and `json_columns` are stored as JSON text."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    table: ClassVar[str]
-    json_columns: ClassVar[frozenset[str]] = frozenset()
-
-    @classmethod
-    def columns(cls) -> list[str]:
-        """Column names in table order."""
-        return list(cls.model_fields)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _storable_text(cls, values: Any) -> Any:
-        # every string a row holds can be encoded (lone surrogates escaped): no row can fail its write
-        return storable_value(values) if isinstance(values, dict) else values
+__all__ = [
+    "ALL_RECORDS",
+    "BenchmarkNgramRecord",
+    "BenchmarkRecord",
+    "CompletionRecord",
+    "Domain",
+    "NearDupBandRecord",
+    "NearDupSignatureRecord",
+    "OutcomeRecord",
+    "PromptRecord",
+    "QuarantineRecord",
+    "Record",
+    "RoundRecord",
+    "RunRecord",
+    "RunStatus",
+    "SampleRecord",
+    "SetMemberRecord",
+    "SetRecord",
+    "VerdictRecord",
+    "package_version",
+    "utc_now",
+]
 
 
 class PromptRecord(Record):
@@ -182,75 +178,6 @@ class RoundRecord(Record):
     accepted: int
     completion_tokens: int | None = None
     stored_at: datetime = Field(default_factory=utc_now)
-
-
-class NearDupSignatureRecord(Record):
-    """A kept sample's MinHash signature (uint32 values as bytes) in the near-duplicate index."""
-
-    table: ClassVar[str] = "near_dup_signatures"
-
-    params: str
-    sample_id: str
-    text_hash: str
-    signature: bytes
-    added_at: datetime = Field(default_factory=utc_now)
-
-
-class NearDupBandRecord(Record):
-    """One LSH band key of a kept sample; the first sample with a key keeps it."""
-
-    table: ClassVar[str] = "near_dup_bands"
-
-    params: str
-    band: int
-    key: int
-    sample_id: str
-
-
-class BenchmarkRecord(Record):
-    """A benchmark registered for decontamination."""
-
-    table: ClassVar[str] = "benchmarks"
-    json_columns: ClassVar[frozenset[str]] = frozenset({"files"})
-
-    name: str
-    ngram: int
-    problems: int
-    files: list[str] = Field(default_factory=list)
-    added_at: datetime = Field(default_factory=utc_now)
-
-
-class BenchmarkNgramRecord(Record):
-    """One word n-gram of a benchmark's problems."""
-
-    table: ClassVar[str] = "benchmark_ngrams"
-
-    benchmark: str
-    ngram_hash: int
-    ngram: str
-
-
-class SetRecord(Record):
-    """One version of a curated set, with the spec that built it."""
-
-    table: ClassVar[str] = "sets"
-    json_columns: ClassVar[frozenset[str]] = frozenset({"spec"})
-
-    name: str
-    version: int
-    created_at: datetime = Field(default_factory=utc_now)
-    spec: dict[str, Any] = Field(default_factory=dict)
-    row_count: int = 0
-
-
-class SetMemberRecord(Record):
-    """A sample belonging to one version of a set."""
-
-    table: ClassVar[str] = "set_members"
-
-    name: str
-    version: int
-    sample_id: str
 
 
 class QuarantineRecord(Record):

@@ -5,9 +5,11 @@ import random
 import signal
 import subprocess
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from cotfactory.storage import PromptRecord, RunRecord, SampleRecord, Store, VerdictRecord
+from cotfactory.storage import PromptRecord, RoundRecord, RunRecord, SampleRecord, Store, VerdictRecord
+from cotfactory.storage.store import write_batch
 
 TESTS = Path(__file__).resolve().parent
 TRACE_TEXT = (
@@ -101,12 +103,24 @@ def batch(
     return samples, verdicts
 
 
+def store_batch(
+    store: Store,
+    samples: Sequence[SampleRecord],
+    verdicts: Iterable[VerdictRecord] = (),
+    rounds: Sequence[RoundRecord] = (),
+) -> int:
+    """Store samples as a run's commit step does (`write_batch` in a memory-capped transaction that leaves
+    checkpoints to DuckDB); returns how many outcomes were new."""
+    with store.transaction(checkpoint_on_close=False, memory_capped=True) as con:
+        return write_batch(con, samples, verdicts, rounds)[0]
+
+
 def seed_store(store: Store, batches: int, size: int, *, run_id: str = "run-1") -> None:
     """Prompts, a run and `batches` batches of samples."""
     store.add_prompts([prompt(i) for i in range(batches * size)])
     store.start_run(RunRecord(run_id=run_id, model="tiny", sampler={"kind": "test"}, sampling={"n": 1}))
     for number in range(batches):
-        store.write_batch(*batch(number, size, run_id=run_id))
+        store_batch(store, *batch(number, size, run_id=run_id))
 
 
 def kill_run(process: subprocess.Popen[str]) -> None:
