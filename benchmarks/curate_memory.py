@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cotfactory.storage import PromptRecord, RunRecord, SampleRecord, Store
+from cotfactory.storage import JudgedSample, PromptRecord, RunRecord, Store
 from cotfactory.storage.store import write_batch
 
 CHILD = """
@@ -67,7 +67,7 @@ def fill(store: Store, samples: int, size: int) -> None:
             for sample_index in range(per_prompt):
                 text = " ".join(rng.choice(words) + str(rng.randint(0, 99)) for _ in range(size // 9))
                 rows.append(
-                    SampleRecord.create(
+                    JudgedSample.create(
                         prompt_id=prompt.prompt_id,
                         model="m",
                         completion=text,

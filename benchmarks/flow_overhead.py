@@ -33,7 +33,7 @@ from cotfactory.flows.generate import generate
 from cotfactory.flows.run_control import controlling
 from cotfactory.samplers.base import requests_for
 from cotfactory.samplers.openai_http import OpenAIHttpConfig, OpenAIHttpSampler
-from cotfactory.storage import PromptRecord, SampleRecord, Store, VerdictRecord
+from cotfactory.storage import JudgedSample, PromptRecord, Store, VerdictRecord
 from cotfactory.storage.store import write_batch
 
 SENTENCES = [
@@ -102,7 +102,7 @@ def sequential(sampler: OpenAIHttpSampler, config: RunConfig, selected: list[Pro
             decisions = checker.run(samples)
             records, verdicts = [], []
             for sample, decision in zip(samples, decisions, strict=True):
-                record = SampleRecord.create(
+                record = JudgedSample.create(
                     prompt_id=sample.prompt_id,
                     model="bench",
                     completion=sample.completion,

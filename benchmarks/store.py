@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from cotfactory.storage import PromptRecord, RunRecord, SampleRecord, Store, VerdictRecord, open_read_only
+from cotfactory.storage import JudgedSample, PromptRecord, RunRecord, Store, VerdictRecord, open_read_only
 from cotfactory.storage.export import export_samples
 from cotfactory.storage.migrations import migrate
 from cotfactory.storage.store import records_to_arrow, write_batch
@@ -41,7 +41,7 @@ def make_texts(count: int, size: int, seed: int) -> list[str]:
     return [" ".join(row)[:size] for row in words]
 
 
-Batch = tuple[list[SampleRecord], list[VerdictRecord]]
+Batch = tuple[list[JudgedSample], list[VerdictRecord]]
 
 
 def make_batches(batches: int, size: int) -> tuple[list[PromptRecord], list[Batch]]:
@@ -55,7 +55,7 @@ def make_batches(batches: int, size: int) -> tuple[list[PromptRecord], list[Batc
         for index in range(size):
             row = number * size + index
             reasoning = texts[row]
-            sample = SampleRecord.create(
+            sample = JudgedSample.create(
                 prompt_id=prompts[row].prompt_id,
                 model="bench",
                 completion=reasoning + "</think>\n\nThe answer is \\boxed{4}.",
@@ -115,8 +115,8 @@ def main() -> None:
     # The same rows as the store writes them: a completion, the run's outcome of it, its verdicts.
     arrow_batches = [
         (
-            records_to_arrow([sample.completion_part() for sample in s]),
-            records_to_arrow([sample.outcome_part() for sample in s]),
+            records_to_arrow([sample.completion for sample in s]),
+            records_to_arrow([sample.outcome for sample in s]),
             records_to_arrow(v),
         )
         for s, v in batches

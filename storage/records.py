@@ -2,6 +2,7 @@
 quarantined input lines. Each record's fields are exactly its table's columns, in order; the index and set
 records are beside these (storage/index_records.py, storage/set_records.py) and re-exported here."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -23,6 +24,7 @@ __all__ = [
     "BenchmarkRecord",
     "CompletionRecord",
     "Domain",
+    "JudgedSample",
     "NearDupBandRecord",
     "NearDupSignatureRecord",
     "OutcomeRecord",
@@ -32,7 +34,6 @@ __all__ = [
     "RoundRecord",
     "RunRecord",
     "RunStatus",
-    "SampleRecord",
     "SetMemberRecord",
     "SetRecord",
     "VerdictRecord",
@@ -115,41 +116,40 @@ class OutcomeRecord(Record):
     judged_at: datetime = Field(default_factory=utc_now)
 
 
-class SampleRecord(Record):
-    """A row of the `samples` view: a completion with one run's outcome. Stored as its two parts."""
+@dataclass(frozen=True)
+class JudgedSample:
+    """A completion with one run's outcome of it: a row of the `samples` view, written as its two parts."""
 
-    table: ClassVar[str] = "samples"
-
-    sample_id: str
-    prompt_id: str
-    run_id: str
-    round: int = 0
-    sample_index: int = 0
-    seed: int | None = None
-    completion: str
-    reasoning: str | None = None
-    answer: str | None = None
-    finish_reason: str | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    accepted: bool = False
-    reject_check: str | None = None
-    reject_reason: str | None = None
-    created_at: datetime = Field(default_factory=utc_now)
-    judged_at: datetime = Field(default_factory=utc_now)
+    completion: CompletionRecord
+    outcome: OutcomeRecord
 
     @classmethod
-    def create(cls, *, prompt_id: str, model: str, completion: str, **fields: Any) -> "SampleRecord":
-        """A sample whose id is computed from its prompt, model and completion."""
+    def create(cls, *, prompt_id: str, model: str, completion: str, run_id: str, **fields: Any) -> "JudgedSample":
+        """A judged sample whose id is computed from its prompt, model and completion; each field goes to the
+        part whose column it is."""
+        sample_id = sample_id_for(prompt_id, model, completion)
+        outcome_columns = set(OutcomeRecord.columns())
+        unknown = set(fields) - outcome_columns - set(CompletionRecord.columns())
+        if unknown:
+            raise TypeError(f"a judged sample has no field {sorted(unknown)[0]!r}")
         return cls(
-            sample_id=sample_id_for(prompt_id, model, completion), prompt_id=prompt_id, completion=completion, **fields
+            CompletionRecord(
+                sample_id=sample_id,
+                prompt_id=prompt_id,
+                completion=completion,
+                **{k: v for k, v in fields.items() if k not in outcome_columns},
+            ),
+            OutcomeRecord(
+                run_id=run_id,
+                sample_id=sample_id,
+                prompt_id=prompt_id,
+                **{k: v for k, v in fields.items() if k in outcome_columns},
+            ),
         )
 
-    def completion_part(self) -> CompletionRecord:
-        return CompletionRecord(**{name: getattr(self, name) for name in CompletionRecord.columns()})
-
-    def outcome_part(self) -> OutcomeRecord:
-        return OutcomeRecord(**{name: getattr(self, name) for name in OutcomeRecord.columns()})
+    @property
+    def sample_id(self) -> str:
+        return self.completion.sample_id
 
 
 class VerdictRecord(Record):
@@ -198,7 +198,6 @@ ALL_RECORDS: tuple[type[Record], ...] = (
     RunRecord,
     CompletionRecord,
     OutcomeRecord,
-    SampleRecord,
     VerdictRecord,
     RoundRecord,
     NearDupSignatureRecord,

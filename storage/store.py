@@ -13,13 +13,14 @@ from cotfactory.storage.connection import DEFAULT_LOCK_TIMEOUT_S, cap_memory, co
 from cotfactory.storage.errors import StoreError
 from cotfactory.storage.migrations import LATEST_VERSION, migrate
 from cotfactory.storage.records import (
+    JudgedSample,
+    OutcomeRecord,
     PromptRecord,
     QuarantineRecord,
     Record,
     RoundRecord,
     RunRecord,
     RunStatus,
-    SampleRecord,
     SetMemberRecord,
     SetRecord,
     VerdictRecord,
@@ -86,7 +87,7 @@ def _first_of_each(records: Iterable[R], key: Callable[[R], Hashable]) -> list[R
 
 def write_batch(
     con: duckdb.DuckDBPyConnection,
-    samples: Sequence[SampleRecord],
+    samples: Sequence[JudgedSample],
     verdicts: Iterable[VerdictRecord] = (),
     rounds: Sequence[RoundRecord] = (),
 ) -> tuple[int, list[RoundRecord]]:
@@ -95,12 +96,13 @@ def write_batch(
     once, and each run's outcome of it once. Returns the number of new outcomes and the rounds as stored, their
     counts those of the new outcomes."""
     # Identical completions within one run share an outcome key: keep the first of each.
-    samples = _first_of_each(samples, lambda s: (s.run_id, s.sample_id))
-    room_for_batch(con, sum(len(s.completion) + len(s.reasoning or "") + len(s.answer or "") for s in samples))
-    insert(con, _first_of_each((s.completion_part() for s in samples), lambda c: c.sample_id))
-    stored = insert_returning_keys(con, [s.outcome_part() for s in samples], ("run_id", "sample_id"))
-    new = [s for s in samples if (s.run_id, s.sample_id) in stored]
-    kept = {(s.run_id, s.sample_id) for s in new}
+    outcomes = _first_of_each([s.outcome for s in samples], lambda o: (o.run_id, o.sample_id))
+    completions = _first_of_each([s.completion for s in samples], lambda c: c.sample_id)
+    room_for_batch(con, sum(len(c.completion) + len(c.reasoning or "") + len(c.answer or "") for c in completions))
+    insert(con, completions)
+    stored = insert_returning_keys(con, outcomes, ("run_id", "sample_id"))
+    new = [o for o in outcomes if (o.run_id, o.sample_id) in stored]
+    kept = {(o.run_id, o.sample_id) for o in new}
     insert(
         con,
         [
@@ -114,7 +116,7 @@ def write_batch(
     return len(new), counted
 
 
-def _counted(rounds: Sequence[RoundRecord], new: Sequence[SampleRecord]) -> list[RoundRecord]:
+def _counted(rounds: Sequence[RoundRecord], new: Sequence[OutcomeRecord]) -> list[RoundRecord]:
     """The rounds' progress records with the samples and accepted counts of what was stored for each."""
     counts: dict[tuple[str, str, int], list[int]] = {}
     for sample in new:

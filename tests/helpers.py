@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from cotfactory.storage import PromptRecord, RoundRecord, RunRecord, SampleRecord, Store, VerdictRecord
+from cotfactory.storage import JudgedSample, PromptRecord, RoundRecord, RunRecord, Store, VerdictRecord
 from cotfactory.storage.store import write_batch
 
 TESTS = Path(__file__).resolve().parent
@@ -63,14 +63,14 @@ def prompt(index: int) -> PromptRecord:
 
 def batch(
     number: int, size: int, *, run_id: str = "run-1", text_bytes: int = 1000, accept_every: int = 2
-) -> tuple[list[SampleRecord], list[VerdictRecord]]:
+) -> tuple[list[JudgedSample], list[VerdictRecord]]:
     """Batch `number`: `size` samples of distinct prompts, each with one verdict per check."""
     samples, verdicts = [], []
     for index in range(size):
         seed = number * 1_000_003 + index
         reasoning = trace(seed, text_bytes)
         accepted = index % accept_every == 0
-        sample = SampleRecord.create(
+        sample = JudgedSample.create(
             prompt_id=prompt(number * size + index).prompt_id,
             model="tiny",
             completion=f"{reasoning}</think>\n\nThe answer is \\boxed{{{index}}}.",
@@ -105,7 +105,7 @@ def batch(
 
 def store_batch(
     store: Store,
-    samples: Sequence[SampleRecord],
+    samples: Sequence[JudgedSample],
     verdicts: Iterable[VerdictRecord] = (),
     rounds: Sequence[RoundRecord] = (),
 ) -> int:

@@ -10,7 +10,7 @@ from test_near_dup import edit_words, reasoning
 
 from cotfactory.filters.decontam import DecontamError, Decontaminator, register_benchmark, words
 from cotfactory.flows.curate import CurateError, CurateSpec, curate, spec_from_options
-from cotfactory.storage import PromptRecord, RunRecord, SampleRecord, Store, query
+from cotfactory.storage import JudgedSample, PromptRecord, RunRecord, Store, query
 
 BENCHMARK_PROBLEMS = [
     "Let $f(x) = 3x^2 - 5$. What is the value of $f(f(1))$ when the function is applied twice?",
@@ -25,7 +25,7 @@ def add_samples(store: Store, problem: str, lengths: list[int], accepted: list[b
     for index, (size, ok) in enumerate(zip(lengths, accepted, strict=True)):
         text = reasoning(seed * 100 + index, words=size)
         samples.append(
-            SampleRecord.create(
+            JudgedSample.create(
                 prompt_id=prompt.prompt_id,
                 model="m",
                 completion=text,
@@ -91,7 +91,7 @@ def test_near_duplicates_leave_the_preferred_one(store: Store) -> None:
     store_batch(
         store,
         [
-            SampleRecord.create(
+            JudgedSample.create(
                 prompt_id=prompt.prompt_id, model="m", completion=t, run_id="run", sample_index=i, accepted=True
             )
             for i, t in enumerate(texts)
@@ -126,7 +126,7 @@ def test_decontamination_catches_an_embedded_benchmark_problem(tmp_path: Path, s
     store_batch(
         store,
         [
-            SampleRecord.create(prompt_id=p.prompt_id, model="m", completion=reasoning(i), run_id="run", accepted=True)
+            JudgedSample.create(prompt_id=p.prompt_id, model="m", completion=reasoning(i), run_id="run", accepted=True)
             for i, p in enumerate([contaminated, clean])
         ],
     )

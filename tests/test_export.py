@@ -7,7 +7,7 @@ import pytest
 import xxhash
 from helpers import run_cli, seed_store, store_batch
 
-from cotfactory.storage import RunRecord, SampleRecord, Store, query
+from cotfactory.storage import JudgedSample, RunRecord, Store, query
 from cotfactory.storage.export import ExportError, export_samples, verify_export
 from cotfactory.storage.set_refs import SetRefError
 
@@ -89,7 +89,7 @@ def test_run_export_takes_accepted_samples(with_set: Path, tmp_path: Path) -> No
 
 def test_sample_without_separate_reasoning_exports_as_sampled(store: Store, db: Path, tmp_path: Path) -> None:
     seed_store(store, batches=1, size=1, run_id="r2")
-    plain = SampleRecord.create(prompt_id="p" * 16, model="m", completion="Just 4.", run_id="r3", accepted=True)
+    plain = JudgedSample.create(prompt_id="p" * 16, model="m", completion="Just 4.", run_id="r3", accepted=True)
     store.start_run(RunRecord(run_id="r3", model="m"))
     store.add_prompts([])
     store_batch(store, [plain])

@@ -145,7 +145,7 @@ def test_samplers_never_see_storage_records() -> None:
     for path in sorted((ROOT / "samplers").glob("*.py")):
         tree = ast.parse(path.read_text())
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
-        assert not imported & {"PromptRecord", "SampleRecord", "CompletionRecord"}, path.name
+        assert not imported & {"PromptRecord", "JudgedSample", "CompletionRecord"}, path.name
 
 
 def test_registry_entries_declare_what_their_samplers_do() -> None:
