@@ -13,7 +13,7 @@ from cotfactory.filters.answer_elements import ordered_elements, system_pair
 from cotfactory.filters.answer_forms import rewritten
 from cotfactory.filters.answer_relations import approximates, same_function_named_differently, with_imaginary_unit
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
-from cotfactory.storage.prompt_fields import boxed_contents
+from cotfactory.filters.parse import boxed_contents
 
 # Only `0,5`-style: `1,2` is more often a list of two answers than a decimal in a comma locale.
 _DECIMAL_COMMA = re.compile(r"^-?0,\d+$")
