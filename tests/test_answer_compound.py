@@ -47,7 +47,7 @@ def test_a_relative_tolerance_is_a_setting() -> None:
     assert reason_for("\\sqrt{2}", "1.4143", approximation_tolerance=1e-4) is None
     assert reason_for("\\sqrt{2}", "1.4160", approximation_tolerance=1e-4) == "wrong_answer"
     assert reason_for("(\\sqrt{2}, 1)", "(1.4143, 1)", approximation_tolerance=1e-4) is None
-    assert reason_for("\\sqrt{2}", "1.41", approximation_tolerance=1e-1) == "wrong_answer"  # still 3 digits
+    assert reason_for("\\sqrt{2}", "1.5", approximation_tolerance=1e-1) == "wrong_answer"  # too few digits
 
 
 @pytest.mark.parametrize(

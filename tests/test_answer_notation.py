@@ -33,7 +33,7 @@ def reason_for(reference: str, boxed: str, problem: str = "p", **settings: objec
         ("100000", "10{,}000", "wrong_answer"),
     ],
 )
-def test_latex_thousands_separators_only_between_groups_of_three(reference: str, boxed: str, reason: str | None) -> None:
+def test_latex_thousands_separators_only_between_groups_of_3(reference: str, boxed: str, reason: str | None) -> None:
     assert reason_for(reference, boxed) == reason
 
 
