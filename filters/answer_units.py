@@ -36,7 +36,9 @@ _PERCENT_ASKED = re.compile(
     r"|\bexpress\w*\b[^.?]{0,60}\bpercent(?:age)?\b",
     re.IGNORECASE,
 )
-_PERCENT = re.compile(r"\s*(?:\\%|%|\\(?:text|mathrm)\{\s*(?:percent|\\?%)\s*\}|\b(?:percentage|percent|pct)\b)\s*")
+_PERCENT = re.compile(
+    r"(?<!\s)\s*(?:\\%|%|\\(?:text|mathrm)\{\s*(?:percent|\\?%)\s*\}|\b(?:percentage|percent|pct)\b)\s*"
+)
 
 
 def without_unit(text: str) -> str:

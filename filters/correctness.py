@@ -26,7 +26,8 @@ _NUMBER_NOISE = re.compile(r"(?<=\d),(?=\d{3}\b)|\s+")
 
 # A plain number, perhaps with thousands separators: `3,600`, `1 000`, `-2.50`. Anything else (LaTeX, lists
 # such as `32, 349` or `(12,102)`) is left to math-verify as written.
-_NUMBER_LIKE = re.compile(r"^\s*[-+]?\d(?:[\d ]|,(?=\d))*(?:\.\d*)?\s*\.?\s*$")
+# Possessive (`*+`): linear on long runs of spaces that end in something else.
+_NUMBER_LIKE = re.compile(r"^\s*[-+]?\d(?:[\d ]|,(?=\d))*+(?:\.\d*)?\s*\.?\s*$")
 
 
 def normalize_number_text(text: str) -> str:
@@ -41,7 +42,8 @@ def normalize_number_text(text: str) -> str:
     return re.sub(r"^(-?\d+)\.0+$", r"\1", text)
 
 
-_PERCENT_WORDS = re.compile(r"\s*\b(?:percentage|percent|pct)\b")
+# Starting only where a run of spaces starts: linear on long runs of spaces.
+_PERCENT_WORDS = re.compile(r"(?<!\s)\s*\b(?:percentage|percent|pct)\b")
 
 
 def _normalize_words(answer: str, percent_asked: bool = False) -> str:
