@@ -75,6 +75,12 @@ def _parse_gold(reference: str, extraction: Extraction, timeout: int, percent_as
     return _parse(f"\\boxed{{{normalize_number_text(reference) or reference}}}", extraction, timeout)
 
 
+@lru_cache(maxsize=65536)
+def _gold_text(reference: str, percent_asked: bool) -> str:
+    """The reference's final answer as the answer forms write it, once per prompt and worker."""
+    return _normalize_words((boxed_contents(reference) or [reference])[-1], percent_asked)
+
+
 def _parse_prediction(
     answer: str, extraction: Extraction, timeout: int, percent_asked: bool = False, unboxed: str = "extract"
 ) -> tuple[list[Any], str | None]:
@@ -153,7 +159,7 @@ class MathVerify:
             )
             if not prediction:
                 return failed("no_answer", detail=(boxed or sample.answer[-200:]) or None)
-            gold_text = _normalize_words((boxed_contents(sample.reference) or [sample.reference])[-1], percent)
+            gold_text = _gold_text(sample.reference, percent)
             if boxed is not None and not _NUMBER_LIKE.match(gold_text):  # `3,600` is one number, not a pair
                 equal_text = self._equal_text_under(percent)
                 if verdict := by_parts(gold_text, boxed, sample.problem, equal_text, self.list_order):
