@@ -5,6 +5,7 @@ import random
 import signal
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -135,3 +136,15 @@ def rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
     from cotfactory.storage import query
 
     return query(sql, db, params=params).rows()
+
+
+def run_script_with(module: Path, script: str, *args: str, prefect_api: str) -> list[str]:
+    """Run `script` in a fresh interpreter that can import `module` (a file written by the test, such as a
+    sampler or a step registered by its import), against the session's Prefect server; its output lines."""
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PYTHONPATH": str(module.parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        capture_output=True, text=True, env=env, timeout=300, cwd=module.parent,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()

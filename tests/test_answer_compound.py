@@ -3,15 +3,7 @@ single-number policy (both ways), prose joining the items and labels inside the 
 values. Each class with cases that must match and near misses that must stay rejected."""
 
 import pytest
-
-from cotfactory.filters.checks import Sample
-from cotfactory.filters.correctness import MathVerify
-
-
-def reason_for(reference: str, boxed: str, problem: str = "p", **settings: object) -> str | None:
-    answer = f"So the answer is $\\boxed{{{boxed}}}$."
-    check = MathVerify(**settings)  # type: ignore[arg-type]
-    return check(Sample(problem, answer, "", answer, "tagged", reference=reference)).reason
+from answer_cases import reason_for
 
 
 @pytest.mark.parametrize(

@@ -2,17 +2,11 @@
 a named setting of `math_verify` with a default, tested under each of its settings."""
 
 import pytest
+from answer_cases import reason_for
 
-from cotfactory.filters.checks import Sample
 from cotfactory.filters.correctness import MathVerify
 
 PERCENT = "What percent of the students passed?"
-
-
-def reason_for(reference: str, answer: str, problem: str = "p", *, box: bool = True, **settings: object) -> str | None:
-    text = f"So the answer is $\\boxed{{{answer}}}$." if box else answer
-    check = MathVerify(**settings)  # type: ignore[arg-type]
-    return check(Sample(problem, text, "", text, "tagged", reference=reference)).reason
 
 
 @pytest.mark.parametrize(
