@@ -17,7 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cotfactory.storage import PromptRecord, RunRecord, SampleRecord, Store
+from cotfactory.storage import JudgedSample, PromptRecord, RunRecord, Store
+from cotfactory.storage.store import write_batch
 
 CHILD = """
 import sys
@@ -66,7 +67,7 @@ def fill(store: Store, samples: int, size: int) -> None:
             for sample_index in range(per_prompt):
                 text = " ".join(rng.choice(words) + str(rng.randint(0, 99)) for _ in range(size // 9))
                 rows.append(
-                    SampleRecord.create(
+                    JudgedSample.create(
                         prompt_id=prompt.prompt_id,
                         model="m",
                         completion=text,
@@ -77,8 +78,8 @@ def fill(store: Store, samples: int, size: int) -> None:
                     )
                 )
         store.add_prompts(prompts)
-        store.write_batch(rows)
-    store.checkpoint()
+        with store.transaction() as con:  # bulk seeding: not a run's memory-capped commit
+            write_batch(con, rows)
 
 
 def child_peak_mb(db: Path, out: Path, mode: str) -> tuple[float, str]:

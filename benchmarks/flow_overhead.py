@@ -33,7 +33,8 @@ from cotfactory.flows.generate import generate
 from cotfactory.flows.run_control import controlling
 from cotfactory.samplers.base import requests_for
 from cotfactory.samplers.openai_http import OpenAIHttpConfig, OpenAIHttpSampler
-from cotfactory.storage import PromptRecord, SampleRecord, Store, VerdictRecord
+from cotfactory.storage import JudgedSample, PromptRecord, Store, VerdictRecord
+from cotfactory.storage.store import write_batch
 
 SENTENCES = [
     "Let me set up the equation carefully and check each step.",
@@ -101,7 +102,7 @@ def sequential(sampler: OpenAIHttpSampler, config: RunConfig, selected: list[Pro
             decisions = checker.run(samples)
             records, verdicts = [], []
             for sample, decision in zip(samples, decisions, strict=True):
-                record = SampleRecord.create(
+                record = JudgedSample.create(
                     prompt_id=sample.prompt_id,
                     model="bench",
                     completion=sample.completion,
@@ -121,7 +122,8 @@ def sequential(sampler: OpenAIHttpSampler, config: RunConfig, selected: list[Pro
                     )
                     for name, v in decision.verdicts.items()
                 ]
-            store.write_batch(records, verdicts)
+            with store.transaction(checkpoint_on_close=False, memory_capped=True) as con:  # as a run commits
+                write_batch(con, records, verdicts)
         return time.perf_counter() - start
 
 

@@ -6,6 +6,9 @@
   of solutions, unordered as graders read it, unless its order carries meaning: the problem asks for an order
   (an ordered pair, "in increasing order", "respectively"), or the reference lists three or more numbers in
   neither increasing nor decreasing order (solution sets are written sorted; `10, 4, -2` answers "find a, b, c");
+  the `list_order` policy can make it always or never ordered. Values named by variables (`x = 2, y = 3`) for a
+  tuple are taken in the order the problem names the variables. An interval with a square bracket (`[a, b)`)
+  is its bracket pair and its ends in order;
 - systems (`\\begin{cases} x = 1 \\\\ y = 2 \\end{cases}`, `\\left\\{\\begin{array}...`): math-verify reads one
   row of them; here they are their rows, compared as a set of equations.
 """
@@ -14,7 +17,9 @@ import re
 from fractions import Fraction
 from typing import Literal
 
-Kind = Literal["tuple", "vector", "set", "list"]
+from cotfactory.filters.answer_prose import named_values
+
+Kind = Literal["tuple", "vector", "set", "list", "interval"]
 
 _ORDER_ASKED = re.compile(
     r"\bordered\s+(?:pair|triple|quadruple|tuple|list|\w+-tuple)s?\b|\brespectively\b"
@@ -76,6 +81,10 @@ def unwrapped(text: str) -> tuple[Kind, list[str]]:
         return "vector", entries
     if text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
         return "tuple", top_level_split(text[1:-1])
+    if text[:1] in "([" and text[-1:] in ")]" and "[" in text[0] + text[-1] and _balanced(text[1:-1]):
+        ends = top_level_split(text[1:-1])
+        if len(ends) == 2:
+            return "interval", [text[0], *ends, text[-1]]
     return "list", top_level_split(text)
 
 
@@ -92,22 +101,41 @@ def _order_carries_meaning(parts: list[str]) -> bool:
     return numbers != sorted(numbers) and numbers != sorted(numbers, reverse=True)  # type: ignore[type-var]
 
 
-def ordered_elements(gold: str, prediction: str, problem: str = "") -> tuple[list[str], list[str]] | None:
+def ordered_elements(
+    gold: str, prediction: str, problem: str = "", list_order: str = "meaning"
+) -> tuple[list[str], list[str]] | None:
     """The elements of an ordered gold answer and of the prediction, to compare in order; None when the gold's
-    order does not matter (a value, a set, an interval with a bracket, a list of solutions). A set for an ordered
-    gold gives an empty list: it is wrong."""
+    order does not matter (a value, a set, a list of solutions). A set for an ordered gold gives an empty list:
+    it is wrong. An interval's brackets are elements of their own."""
     gold_kind, gold_parts = unwrapped(gold)
     if len(gold_parts) < 2 or not all(gold_parts):
         return None
+    kind, parts = unwrapped(prediction)
+    if gold_kind == "interval":
+        return (gold_parts, parts) if kind in ("interval", "tuple") else None
     ordered = gold_kind in ("tuple", "vector") or (
         gold_kind == "list"
         and "=" not in gold
-        and (_order_carries_meaning(gold_parts) or bool(_ORDER_ASKED.search(problem)))
+        and list_order != "any"
+        and (list_order == "as_given" or _order_carries_meaning(gold_parts) or bool(_ORDER_ASKED.search(problem)))
     )
     if not ordered:
         return None
-    kind, parts = unwrapped(prediction)
+    if gold_kind in ("tuple", "vector") and "=" not in gold and (values := named_values(parts, problem)):
+        return gold_parts, values
     return gold_parts, [] if kind == "set" else parts
+
+
+def unordered_elements(gold: str, prediction: str) -> tuple[list[str], list[str]] | None:
+    """The elements of two sets or lists of solutions (of the same kind and size, two or more), to match in
+    any order; None otherwise."""
+    gold_kind, gold_parts = unwrapped(gold)
+    kind, parts = unwrapped(prediction)
+    if gold_kind not in ("set", "list") or kind not in ("set", "list") or len(gold_parts) < 2:
+        return None
+    if len(parts) != len(gold_parts) or not all(gold_parts) or not all(parts):
+        return None
+    return gold_parts, parts
 
 
 def system_rows(text: str) -> list[str] | None:

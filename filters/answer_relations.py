@@ -5,9 +5,10 @@
   stay different unknowns);
 - complex numbers written with `i`: math-verify reads `i` as a variable, so `i(2 - i)` was not `1 + 2i`; where
   `i` is the only symbol of both answers it is the imaginary unit;
-- a decimal approximation of a closed form (`1.414` for `\\sqrt2`, `2.3148\\times10^{-3}` for `1/432`): accepted
-  when it has at least `min_digits` significant digits and is the exact value rounded or cut to its last digit.
-  Exact values with a finite decimal expansion (`1/4`, `3`) must be given exactly.
+- a decimal approximation of a closed form (`1.414` for `\\sqrt2`, `2.3148\\times10^{-3}` for `1/432`), in either
+  answer: accepted when it has at least `min_digits` significant digits and is the exact value rounded or cut
+  to its last digit, or (a `tolerance` above 0) within that relative tolerance of it. Exact values with a
+  finite decimal expansion (`1/4`, `3`) must be given exactly.
 """
 
 import re
@@ -69,10 +70,11 @@ def _terminates(value: sympy.Rational) -> bool:
     return denominator == 1
 
 
-def approximates(exact: Any, written: str, min_digits: int) -> str | None:
+def approximates(exact: Any, written: str, min_digits: int, tolerance: float = 0.0) -> str | None:
     """How `written` approximates `exact` (`4 significant digits`), or None when it is no decimal, has fewer
-    than `min_digits` significant digits, is not `exact` rounded or cut to its last digit, or `exact` has a
-    finite decimal expansion (then only the exact value is right)."""
+    than `min_digits` significant digits, is neither `exact` rounded or cut to its last digit nor within the
+    relative `tolerance` of it, or `exact` has a finite decimal expansion (then only the exact value is
+    right)."""
     found = _DECIMAL.match(written)
     if not found or not isinstance(exact, sympy.Expr) or not exact.is_number or isinstance(exact, sympy.Float):
         return None
@@ -95,5 +97,7 @@ def approximates(exact: Any, written: str, min_digits: int) -> str | None:
         scaled = Decimal(str(sympy.N(exact, 50))) / Decimal(10) ** power
         last_digit = Decimal(1).scaleb(-len(fraction))
         if mantissa not in {scaled.quantize(last_digit, rounding) for rounding in (ROUND_HALF_UP, ROUND_DOWN)}:
-            return None
+            if not tolerance or abs(mantissa - scaled) > Decimal(str(tolerance)) * abs(scaled):
+                return None
+            return f"{len(digits)} significant digits, within {tolerance:g}"
     return f"{len(digits)} significant digits"

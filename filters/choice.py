@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
-from cotfactory.storage.prompt_fields import last_boxed
+from cotfactory.filters.parse import last_boxed
 
 _LETTER = re.compile(r"(?<![A-Za-z])([A-J])(?![A-Za-z])")
 _ANCHOR = re.compile(r"(?:answer|réponse|respuesta|antwort|答案|选)\s*(?:is|est|es|ist|是|为|:|：)?", re.IGNORECASE)

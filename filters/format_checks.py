@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
-from cotfactory.storage.prompt_fields import boxed_contents
+from cotfactory.filters.parse import boxed_contents
 
 _FENCE = re.compile(r"^\s*```", re.MULTILINE)
 

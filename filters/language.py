@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import regex
 
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
+from cotfactory.filters.language_labels import without_labels
 from cotfactory.filters.same_script import detector, foreign_sentences
 from cotfactory.filters.scripts import CHARACTER_SCRIPTS, in_scripts, is_neutral, language_scripts, script_of
 
@@ -170,12 +171,16 @@ class LanguageConsistency:
     check_answer: bool = True
     answer_fragments: bool = True
     min_answer_words: int = 3
+    # `Final Answer:` in an answer of another language: counted (`reject`, R1's rule) or not (`allow`).
+    answer_labels: str = "reject"
     # Languages sharing the target's script to tell apart with lingua (e.g. ["en", "de"]); empty: script only.
     same_script: tuple[str, ...] = ()
     min_sentence_words: int = 4
     min_confidence: float = 0.9
 
     def __post_init__(self) -> None:
+        if self.answer_labels not in ("reject", "allow"):
+            raise ValueError(f"answer_labels must be reject or allow, not {self.answer_labels!r}")
         if self.same_script:
             detector(tuple(sorted(set(self.same_script))))  # fail at config time, not in a worker
 
@@ -228,7 +233,8 @@ class LanguageConsistency:
         if share < self.min_share:
             return failed("language_mixed", share, f"{share:.1%} {language}")
         if self.check_answer:
-            answer_text, answer_words = self._words(sample.answer, classifier, sample.problem)
+            answer = without_labels(sample.answer) if self.answer_labels == "allow" else sample.answer
+            answer_text, answer_words = self._words(answer, classifier, sample.problem)
             if self.answer_fragments and (found := self._fragments(answer_text, answer_words)):
                 return failed("answer_language", share, f"{language} answer with {found[0][:80]!r}")
             answer_foreign = sum(self._is_foreign(t) for t in answer_words)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from cotfactory.filters.chain import ChainContext, GroupStep
 from cotfactory.filters.checks import Sample, Verdict
-from cotfactory.storage.prompt_fields import last_boxed
+from cotfactory.filters.parse import last_boxed
 
 
 def final_answer(sample: Sample) -> str | None:

@@ -1,4 +1,5 @@
-"""Splitting a completion into reasoning and answer around R1-style `<think>` tags."""
+"""Splitting a completion into reasoning and answer around R1-style `<think>` tags, and the final answers
+(`\\boxed{...}`) a text holds."""
 
 import re
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ CLOSED_FORMATS: frozenset[str] = frozenset({"tagged", "template_opened", "server
 
 _OPEN = re.compile(r"<think>", re.IGNORECASE)
 _CLOSE = re.compile(r"</think>", re.IGNORECASE)
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +65,27 @@ def parse_completion(text: str, *, reasoning: str | None = None, opened_by_templ
     if opened_by_template:
         return ParsedCompletion(text.strip(), "", "unclosed")
     return ParsedCompletion("", text.strip(), "untagged")
+
+
+def _braced(text: str, brace: int) -> str | None:
+    depth = 0
+    for index in range(brace, len(text)):
+        if text[index] == "{":
+            depth += 1
+        elif text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[brace + 1 : index]
+    return None
+
+
+def boxed_contents(text: str) -> list[str]:
+    """The contents of every `\\boxed{...}` (or `\\fbox{...}`) in `text`, braces balanced, in order."""
+    contents = (_braced(text, match.end() - 1) for match in _BOXED.finditer(text))
+    return [content.strip() for content in contents if content is not None]
+
+
+def last_boxed(text: str) -> str | None:
+    """The content of the last `\\boxed{...}` in `text`; None if there is none."""
+    contents = boxed_contents(text)
+    return contents[-1] if contents else None

@@ -14,7 +14,7 @@ from cotfactory.flows.import_prompts import import_prompts
 from cotfactory.flows.tables import print_frame
 from cotfactory.storage import Store, query
 from cotfactory.storage.errors import CotfactoryError
-from cotfactory.storage.export import FILE_FORMATS, FORMATS, export_samples
+from cotfactory.storage.export import FILE_FORMATS, ROW_SHAPES, export_samples
 from cotfactory.storage.input_rows import DEFAULT_MAX_LINE_BYTES, describe_bad_rows
 
 app = typer.Typer(
@@ -126,24 +126,22 @@ def export(
     ] = None,
     run: Annotated[str | None, typer.Option(help="Export the accepted samples of this run.")] = None,
     db: DbOption = Path(DEFAULT_DB),
-    format: Annotated[
-        str, typer.Option(help=f"File format: {', '.join(FILE_FORMATS)} (a row shape name means jsonl of it).")
-    ] = "jsonl",
-    shape: Annotated[str, typer.Option(help=f"Row shape: {', '.join(FORMATS)}.")] = "messages",
+    format: Annotated[str, typer.Option(help=f"File format of the shards: {', '.join(FILE_FORMATS)}.")] = "jsonl",
+    shape: Annotated[str, typer.Option(help=f"Row shape: {', '.join(ROW_SHAPES)}.")] = "messages",
     shard_rows: Annotated[int, typer.Option(help="At most this many rows per shard.")] = 100_000,
     shard_bytes: Annotated[int, typer.Option(help="At most this many bytes per shard.")] = 512 * 1024 * 1024,
     overwrite: Annotated[bool, typer.Option(help="Replace an earlier export in OUT.")] = False,
 ) -> None:
     """Export a set or a run's accepted samples as JSONL or Parquet shards for SFT (TRL, LLaMA-Factory), with a
     dataset card that `datasets.load_dataset(OUT)` and the Hugging Face Hub read."""
-    if format in FORMATS:  # `--format sharegpt`: the row shape, written as JSONL (the spelling before --shape)
-        format, shape = "jsonl", format
+    if format in ROW_SHAPES:  # the spelling of row shapes before --shape
+        raise CotfactoryError(f"--format is the file format ({', '.join(FILE_FORMATS)}); for rows: --shape {format}")
     manifest = export_samples(
         db,
         out,
         set_ref=set_ref,
         run_id=run,
-        fmt=shape,  # type: ignore[arg-type]
+        shape=shape,  # type: ignore[arg-type]
         file_format=format,  # type: ignore[arg-type]
         shard_rows=shard_rows,
         shard_bytes=shard_bytes,

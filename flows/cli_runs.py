@@ -11,7 +11,7 @@ import typer
 from cotfactory.flows.cli_options import DEFAULT_DB, DbOption
 from cotfactory.flows.quiet import library_output_to, log_path_for
 from cotfactory.flows.tables import print_frame
-from cotfactory.storage import query
+from cotfactory.storage import open_read_only, query
 from cotfactory.storage.errors import CotfactoryError
 
 if TYPE_CHECKING:
@@ -76,7 +76,10 @@ def status(
 ) -> None:
     """Where runs stand, read from the store: samples, accepted, rounds and, for one run, its rounds, its
     servers (an HTTP sampler's requests, sequences and failures per endpoint) and its funnel."""
+    import polars as pl
+
     from cotfactory.flows.run_state import ENDPOINTS_OF_RUN, ROUNDS_OF_RUN, RUNS_OVERVIEW
+    from cotfactory.storage.funnel import funnel_frame, run_funnel
 
     if run_id is None:
         print_frame(query(RUNS_OVERVIEW + " ORDER BY r.started_at DESC", db), title="runs", max_rows=100)
@@ -89,13 +92,9 @@ def status(
     endpoints = query(ENDPOINTS_OF_RUN, db, params=[run_id])
     if not endpoints.is_empty():  # an HTTP sampler's servers
         print_frame(endpoints, title="servers", max_rows=100)
-    funnel = query(
-        "SELECT check_name, reason, samples, round(share, 4) AS share FROM funnel WHERE run_id = ? "
-        "ORDER BY reason = 'accepted' DESC, samples DESC",
-        db,
-        params=[run_id],
-    )
-    print_frame(funnel, title="funnel", max_rows=100)
+    with open_read_only(db) as con:
+        funnel = run_funnel(con, run_id)
+    print_frame(funnel_frame(funnel).with_columns(pl.col("share").round(4)), title="funnel", max_rows=100)
 
 
 def schedule(

@@ -11,8 +11,9 @@ from cotfactory.filters.chain import Chain, ChainContext, Decision
 from cotfactory.filters.checks import Sample
 from cotfactory.samplers.base import Completion
 from cotfactory.samplers.units import Unit
-from cotfactory.storage import RoundRecord, SampleRecord, Store, VerdictRecord
+from cotfactory.storage import JudgedSample, RoundRecord, Store, VerdictRecord
 from cotfactory.storage.ids import sample_id_for
+from cotfactory.storage.records import CompletionRecord, OutcomeRecord
 from cotfactory.storage.store import write_batch
 
 
@@ -55,7 +56,7 @@ def _records(
     completions: Sequence[Sequence[Completion]],
     checked: Sequence[Sample],
     decisions: Sequence[Decision],
-) -> tuple[list[SampleRecord], list[VerdictRecord], list[RoundRecord]]:
+) -> tuple[list[JudgedSample], list[VerdictRecord], list[RoundRecord]]:
     samples, verdicts, rounds = [], [], []
     position = 0
     for unit, of_prompt in zip(units, completions, strict=True):
@@ -63,23 +64,26 @@ def _records(
         for index, completion in enumerate(of_prompt):
             sample, decision = checked[position], decisions[position]
             position += 1
-            samples.append(
-                SampleRecord(
-                    sample_id=sample.sample_id,
-                    prompt_id=unit.prompt.prompt_id,
-                    completion=completion.text,
-                    run_id=run_id,
-                    round=unit.round,
-                    sample_index=index,
-                    seed=completion.seed,
-                    reasoning=sample.reasoning,
-                    answer=sample.answer,
-                    finish_reason=completion.finish_reason,
-                    prompt_tokens=completion.prompt_tokens,
-                    completion_tokens=completion.completion_tokens,
-                    **decision.outcome_fields(),
-                )
+            stored = CompletionRecord(
+                sample_id=sample.sample_id,
+                prompt_id=unit.prompt.prompt_id,
+                completion=completion.text,
+                reasoning=sample.reasoning,
+                answer=sample.answer,
+                finish_reason=completion.finish_reason,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
             )
+            outcome = OutcomeRecord(
+                run_id=run_id,
+                sample_id=sample.sample_id,
+                prompt_id=unit.prompt.prompt_id,
+                round=unit.round,
+                sample_index=index,
+                seed=completion.seed,
+                **decision.outcome_fields(),
+            )
+            samples.append(JudgedSample(stored, outcome))
             verdicts.extend(
                 VerdictRecord(
                     run_id=run_id,
@@ -124,7 +128,7 @@ def commit_units(
     records in the same transaction."""
     checked = samples_of(model, units, completions)
     judging = chain.begin(checked, ChainContext(rejudging=rejudging))
-    with store.transaction(checkpoint_on_close=False, small=True) as con:
+    with store.transaction(checkpoint_on_close=False, memory_capped=True) as con:
         decisions = chain.finish(judging, ChainContext(connection=con, rejudging=rejudging))
         samples, verdicts, rounds = _records(run_id, units, completions, judging.samples, decisions)
         _, rounds = write_batch(con, samples, verdicts, rounds)

@@ -117,7 +117,7 @@ def sample_check_store(config: RunConfig, prompts: list[PromptRecord]) -> tuple[
     with chain:
         chain.setup(domains_of(prompts))  # a check that cannot work here (the sandbox) fails before the run starts
         run_id = _start_run(store, config)
-        with store.transaction(small=True) as con:
+        with store.transaction(memory_capped=True) as con:
             state = run_progress(con, run_id)
             samples, accepted = run_totals(con, run_id)
         progress = RunProgress(run_id, len(prompts), samples=samples, accepted=accepted)
@@ -145,7 +145,7 @@ def write_run_report(config: RunConfig, run_id: str) -> list[FunnelRow]:
     """The run's funnel as a table artifact and its HTML report beside the store; a report that cannot be written
     is logged, since the run itself is stored."""
     logger = get_run_logger()
-    with Store(config.db).transaction(small=True) as con:
+    with Store(config.db).transaction(memory_capped=True) as con:
         funnel = run_funnel(con, run_id)
     _funnel_artifact(run_id, funnel)
     try:

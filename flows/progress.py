@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cotfactory.flows.generate import RunProgress
-from cotfactory.flows.run_state import FunnelRow
+from cotfactory.storage.funnel import FunnelRow
 
 
 class _WithEndpoints(Progress):

@@ -3,13 +3,14 @@ prompt difficulty, completion length by outcome, throughput over time, language 
 samples of each reason with the verdict that rejected them. Histograms are counted in DuckDB, so a report of
 a 600k-sample run holds bins, not samples."""
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import duckdb
 
 from cotfactory.storage.errors import CotfactoryError
-from cotfactory.storage.export import parse_set_ref
+from cotfactory.storage.funnel import run_funnel
+from cotfactory.storage.set_refs import resolve_set
 
 EXAMPLES_PER_REASON = 3
 _EXAMPLE_CHARS = 6000
@@ -19,39 +20,42 @@ class ReportError(CotfactoryError):
     """The report cannot be made as asked (no such run or set)."""
 
 
+@dataclass(frozen=True)
+class Scope:
+    """The samples a report is about: an SQL predicate over outcomes `o` and its parameters."""
+
+    title: str
+    predicate: str
+    params: list[Any]
+    run_id: str | None = None
+
+
 @dataclass
 class ReportData:
     """Everything a report shows; each chart's numbers under its name in `charts`."""
 
     title: str
-    scope: str  # the SQL predicate over outcomes `o` that selects the report's samples
+    scope: Scope
     summary: dict[str, Any]
     charts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     examples: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _scope(con: duckdb.DuckDBPyConnection, run_id: str | None, set_ref: str | None) -> tuple[str, str]:
-    """(title, predicate over outcomes `o`) of a run, or of a set's members as judged by the runs that kept them."""
+def _scope(con: duckdb.DuckDBPyConnection, run_id: str | None, set_ref: str | None) -> Scope:
+    """A run's outcomes, or a set's members as judged by the runs that kept them."""
     if (run_id is None) == (set_ref is None):
         raise ReportError("report needs exactly one of RUN_ID or --set NAME[@VERSION]")
     if run_id is not None:
         if not con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchall():
             raise ReportError(f"no run with id {run_id!r}; `cotfactory status` lists the runs")
-        return f"run {run_id}", f"o.run_id = '{run_id.replace(chr(39), chr(39) * 2)}'"
-    name, version = parse_set_ref(set_ref or "")
-    versions = [
-        v for (v,) in con.execute("SELECT version FROM sets WHERE name = ? ORDER BY version", [name]).fetchall()
-    ]
-    if not versions or (version is not None and version not in versions):
-        raise ReportError(f"no set {set_ref!r}; `cotfactory sets` lists them")
-    chosen = version or versions[-1]
-    quoted = name.replace("'", "''")
-    members = f"SELECT sample_id FROM set_members WHERE name = '{quoted}' AND version = {chosen}"
-    return f"set {name}@{chosen}", f"o.sample_id IN ({members}) AND o.accepted"
+        return Scope(f"run {run_id}", "o.run_id = ?", [run_id], run_id)
+    chosen = resolve_set(con, set_ref or "")
+    members, params = chosen.members("o.sample_id")
+    return Scope(f"set {chosen.ref}", f"({members} AND o.accepted)", params)
 
 
-def _records(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
-    cursor = con.execute(sql)
+def _records(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, params)
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -64,60 +68,63 @@ def report_data(
     con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, set_ref: str | None = None
 ) -> ReportData:
     """The report of run `run_id` or set `set_ref` (NAME or NAME@VERSION), read from `con`."""
-    title, scope = _scope(con, run_id, set_ref)
+    scope = _scope(con, run_id, set_ref)
     summary = _records(
         con,
         f"""SELECT count(*) AS samples, count(*) FILTER (WHERE o.accepted) AS accepted,
                    count(DISTINCT o.prompt_id) AS prompts, count(DISTINCT o.run_id) AS runs,
                    coalesce(sum(c.completion_tokens), 0)::BIGINT AS completion_tokens
-            FROM outcomes o JOIN completions c USING (sample_id) WHERE {scope}""",
+            FROM outcomes o JOIN completions c USING (sample_id) WHERE {scope.predicate}""",
+        scope.params,
     )[0]
-    data = ReportData(title, scope, summary)
-    data.charts["funnel"] = _records(
-        con,
-        f"""SELECT {_outcome()} AS check_name,
-                   CASE WHEN o.accepted THEN 'accepted' ELSE coalesce(o.reject_reason, 'unknown') END AS reason,
-                   count(*) AS samples
-            FROM outcomes o WHERE {scope} GROUP BY 1, 2 ORDER BY check_name = 'accepted' DESC, samples DESC, 1, 2""",
-    )
+    data = ReportData(scope.title, scope, summary)
+    if scope.run_id is not None:
+        data.charts["funnel"] = [asdict(row) for row in run_funnel(con, scope.run_id)]
+    else:  # a set holds samples its runs accepted, and nothing else
+        accepted = [{"check_name": "accepted", "reason": "accepted", "samples": summary["accepted"], "share": 1.0}]
+        data.charts["funnel"] = accepted if summary["accepted"] else []
     # difficulty: each prompt's pass rate over its samples in scope, in ten bins (1.0 in the last)
     data.charts["difficulty"] = _records(
         con,
         f"""WITH rates AS (SELECT o.prompt_id, avg(o.accepted::INT) AS pass_rate FROM outcomes o
-                           WHERE {scope} GROUP BY o.prompt_id)
+                           WHERE {scope.predicate} GROUP BY o.prompt_id)
             SELECT least(floor(pass_rate * 10), 9)::INT AS bin, count(*) AS prompts FROM rates GROUP BY bin
             ORDER BY bin""",
+        scope.params,
     )
     data.charts["length"] = _records(
         con,
         f"""WITH lengths AS (
                 SELECT {_outcome()} AS outcome, coalesce(c.completion_tokens, length(c.completion)) AS length
-                FROM outcomes o JOIN completions c USING (sample_id) WHERE {scope})
+                FROM outcomes o JOIN completions c USING (sample_id) WHERE {scope.predicate})
             SELECT outcome, count(*) AS samples, median(length)::DOUBLE AS median_length,
                    min(length) AS min_length, max(length) AS max_length
             FROM lengths GROUP BY outcome ORDER BY samples DESC, outcome""",
+        scope.params,
     )
     data.charts["length_bins"] = _records(
         con,
         f"""WITH lengths AS (
                 SELECT {_outcome()} AS outcome, coalesce(c.completion_tokens, length(c.completion)) AS length
-                FROM outcomes o JOIN completions c USING (sample_id) WHERE {scope}),
+                FROM outcomes o JOIN completions c USING (sample_id) WHERE {scope.predicate}),
             bounds AS (SELECT greatest(max(length), 1) AS top FROM lengths)
             SELECT outcome, least(floor(length * 20.0 / top), 19)::INT AS bin, any_value(top) AS top,
                    count(*) AS samples
             FROM lengths, bounds GROUP BY outcome, bin ORDER BY outcome, bin""",
+        scope.params,
     )
     # throughput: samples judged and tokens generated in 30 equal spans of the judgement times (1 s at least)
     data.charts["throughput"] = _records(
         con,
         f"""WITH judged AS (
                 SELECT epoch(o.judged_at) AS judged_s, coalesce(c.completion_tokens, 0) AS tokens
-                FROM outcomes o JOIN completions c USING (sample_id) WHERE {scope}),
+                FROM outcomes o JOIN completions c USING (sample_id) WHERE {scope.predicate}),
             span AS (SELECT min(judged_s) AS start, greatest((max(judged_s) - min(judged_s)) / 30, 1) AS width
                      FROM judged)
             SELECT least(floor((judged_s - start) / width), 29)::INT AS bin, any_value(width)::DOUBLE AS seconds,
                    count(*) AS samples, sum(tokens)::BIGINT AS completion_tokens
             FROM judged, span GROUP BY bin ORDER BY bin""",
+        scope.params,
     )
     # language: the target-language share of each judged reasoning (the language check's score), in ten bins
     data.charts["language"] = _records(
@@ -126,14 +133,16 @@ def report_data(
                    count(*) AS samples, count(*) FILTER (WHERE v.passed) AS passed
             FROM outcomes o JOIN verdicts v ON v.run_id = o.run_id AND v.sample_id = o.sample_id
             JOIN prompts p ON p.prompt_id = o.prompt_id
-            WHERE {scope} AND v.check_name = 'language' AND v.score IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2""",
+            WHERE {scope.predicate} AND v.check_name = 'language' AND v.score IS NOT NULL
+            GROUP BY 1, 2 ORDER BY 1, 2""",
+        scope.params,
     )
     data.examples = _records(
         con,
         f"""WITH rejected AS (
                 SELECT o.run_id, o.sample_id, o.reject_check, o.reject_reason,
                        row_number() OVER (PARTITION BY o.reject_check, o.reject_reason ORDER BY o.sample_id) AS rank
-                FROM outcomes o WHERE {scope} AND NOT o.accepted)
+                FROM outcomes o WHERE {scope.predicate} AND NOT o.accepted)
             SELECT r.reject_check AS check_name, r.reject_reason AS reason, r.sample_id, p.problem, p.reference,
                    left(c.reasoning, {_EXAMPLE_CHARS}) AS reasoning, right(c.answer, 2000) AS answer,
                    right(c.completion, {_EXAMPLE_CHARS}) AS completion, v.detail, v.score
@@ -141,5 +150,6 @@ def report_data(
             LEFT JOIN verdicts v ON v.run_id = r.run_id AND v.sample_id = r.sample_id
                                  AND v.check_name = r.reject_check
             WHERE r.rank <= {EXAMPLES_PER_REASON} ORDER BY 1, 2, 3""",
+        scope.params,
     )
     return data

@@ -10,8 +10,8 @@ import re
 from collections import Counter
 from typing import Any
 
+from cotfactory.filters.parse import last_boxed
 from cotfactory.flows.report_data import ReportData
-from cotfactory.storage.prompt_fields import last_boxed
 
 CHARTS = {
     "funnel": (

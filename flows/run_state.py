@@ -11,6 +11,10 @@ from cotfactory.flows.config import ConfigError, PromptSelection, RunConfig
 from cotfactory.flows.import_prompts import import_prompts
 from cotfactory.storage import PromptRecord, Store
 
+# The flow reads the funnel from here too (one reader of the view, in storage/funnel.py).
+from cotfactory.storage.funnel import FunnelRow as FunnelRow
+from cotfactory.storage.funnel import run_funnel as run_funnel
+
 PROMPT_COLUMNS = (
     "prompt_id", "source", "problem", "reference", "domain", "target_language", "metadata", "added_at", "tests"
 )  # fmt: skip
@@ -92,24 +96,6 @@ def run_totals(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int]:
 def is_finished(progress: PromptProgress, config: RunConfig) -> bool:
     """A prompt needs no more samples once it has its target or has used up its rounds."""
     return progress.accepted >= config.target_accepted or progress.rounds_done >= config.max_rounds
-
-
-@dataclass(frozen=True)
-class FunnelRow:
-    check_name: str
-    reason: str
-    samples: int
-    share: float
-
-
-def run_funnel(con: duckdb.DuckDBPyConnection, run_id: str) -> list[FunnelRow]:
-    """Per outcome (accepted, or the first failing check and reason): samples and share, accepted first."""
-    rows = con.execute(
-        "SELECT check_name, reason, samples, share FROM funnel WHERE run_id = ? "
-        "ORDER BY reason = 'accepted' DESC, samples DESC, check_name, reason",
-        [run_id],
-    ).fetchall()
-    return [FunnelRow(str(c), str(r), int(n), float(s)) for c, r, n, s in rows]
 
 
 RUNS_OVERVIEW = """

@@ -4,11 +4,11 @@ from cotfactory.storage.errors import InputError, SchemaError, StoreBusy, StoreE
 from cotfactory.storage.ids import normalize_problem, prompt_id_for, sample_id_for
 from cotfactory.storage.query import open_read_only, query
 from cotfactory.storage.records import (
+    JudgedSample,
     PromptRecord,
     QuarantineRecord,
     RoundRecord,
     RunRecord,
-    SampleRecord,
     SetMemberRecord,
     SetRecord,
     VerdictRecord,
@@ -17,11 +17,11 @@ from cotfactory.storage.store import Store
 
 __all__ = [
     "InputError",
+    "JudgedSample",
     "PromptRecord",
     "QuarantineRecord",
     "RoundRecord",
     "RunRecord",
-    "SampleRecord",
     "SchemaError",
     "SetMemberRecord",
     "SetRecord",

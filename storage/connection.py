@@ -65,13 +65,37 @@ def connect(
 STREAMING_MEMORY_LIMIT = os.environ.get("COTFACTORY_STREAMING_MEMORY", "1GB")
 
 
-# A run's batch writes and bookkeeping: the checkpoints they trigger otherwise keep what they read (row groups,
-# index nodes) up to DuckDB's default of 80% of RAM, so a run's memory grew with its store. 64MB kept batch
-# writes into a 600k-sample store (6M verdict keys) as fast as unlimited. Not for bulk inserts: one transaction
-# of 2M new keys does not fit in it.
+# The cap of memory-capped transactions (a run's batch writes and bookkeeping): the checkpoints they trigger
+# otherwise keep what they read (row groups, index nodes) up to DuckDB's default of 80% of RAM, so a run's
+# memory grew with its store. 64MB kept batch writes into a 600k-sample store (6M verdict keys) as fast as
+# unlimited. Not for bulk inserts: one transaction of 2M new keys does not fit in it.
 BATCH_WRITE_MEMORY_LIMIT = os.environ.get("COTFACTORY_WRITER_MEMORY", "64MB")
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
 
 def limit_memory(con: duckdb.DuckDBPyConnection, limit: str = STREAMING_MEMORY_LIMIT) -> None:
     """Cap DuckDB's memory on this connection for a job that reads the whole store."""
-    con.execute(f"SET memory_limit = '{limit}'")
+    con.execute("SET memory_limit = ?", [limit])
+
+
+def _bytes(size: str) -> int:
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", size.lower())
+    if found is None or found.group(2) not in _UNITS:
+        raise StoreError(f"COTFACTORY_WRITER_MEMORY={size!r} is not a size such as 64MB")
+    return int(float(found.group(1)) * _UNITS[found.group(2)])
+
+
+def cap_memory(con: duckdb.DuckDBPyConnection) -> None:
+    """Hold the connection of a memory-capped transaction to `BATCH_WRITE_MEMORY_LIMIT` (plus its batch's room)."""
+    cap = _bytes(BATCH_WRITE_MEMORY_LIMIT)
+    con.execute("SET memory_limit = ?", [f"{cap}B"])
+    con.execute("SET VARIABLE cotfactory_memory_cap = ?", [cap])
+
+
+def room_for_batch(con: duckdb.DuckDBPyConnection, text_chars: int) -> None:
+    """Raise a memory-capped connection's limit by room for a batch of `text_chars` characters: the cap bounds
+    what checkpoints keep as the store grows, and a batch larger than it (1,000 traces of 8 KB) would otherwise
+    fail its write. Connections without a cap are left alone."""
+    ((cap,),) = con.execute("SELECT getvariable('cotfactory_memory_cap')").fetchall()
+    if cap is not None:  # 4 bytes a character: UTF-8 at its widest, and DuckDB's copy beside Arrow's
+        con.execute("SET memory_limit = ?", [f"{int(cap) + 4 * text_chars}B"])

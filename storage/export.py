@@ -8,6 +8,7 @@ size, and the output is ordered by sample id, so exporting twice gives byte-iden
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,13 +20,15 @@ import xxhash
 
 from cotfactory.storage.connection import limit_memory
 from cotfactory.storage.dataset_card import CARD, card_text
-from cotfactory.storage.errors import CotfactoryError, StoreError
+from cotfactory.storage.errors import StoreError
 from cotfactory.storage.query import open_read_only
 from cotfactory.storage.records import package_version
+from cotfactory.storage.row_shapes import ROW_SHAPES, ExportError, RowShape, check_shape, row_expression
+from cotfactory.storage.set_refs import resolve_set
 from cotfactory.storage.shards import JsonlShardWriter, Lines, ParquetShardWriter
 
-ExportFormat = Literal["messages", "sharegpt", "prompt-completion"]
-FORMATS: tuple[str, ...] = ("messages", "sharegpt", "prompt-completion")
+__all__ = ["FILE_FORMATS", "ROW_SHAPES", "ExportError", "FileFormat", "RowShape", "export_samples", "verify_export"]
+
 FileFormat = Literal["jsonl", "parquet"]
 FILE_FORMATS: tuple[str, ...] = ("jsonl", "parquet")
 MANIFEST = "manifest.json"
@@ -40,77 +43,31 @@ ORDER BY s.sample_id
 """
 
 
-class ExportError(CotfactoryError):
-    """The export cannot be done as asked (unknown set or run, output folder in the way)."""
+@dataclass(frozen=True)
+class Selection:
+    """The exported samples: an SQL predicate over completions `s`, its parameters, and what it selects."""
+
+    where: str
+    params: list[Any]
+    described: dict[str, Any]
 
 
-def _assistant_turn() -> pl.Expr:
-    """The turn R1-style models are trained on; a sample without separate reasoning exports as sampled."""
-    think = pl.concat_str(
-        [pl.lit("<think>\n"), pl.col("reasoning"), pl.lit("\n</think>\n\n"), pl.col("answer").fill_null("")]
-    )
-    return pl.when(pl.col("reasoning").is_null()).then(pl.col("completion")).otherwise(think)
+def _select_set(con: duckdb.DuckDBPyConnection, ref: str) -> Selection:
+    chosen = resolve_set(con, ref)
+    where, params = chosen.members("s.sample_id")
+    described = {"set": chosen.name, "version": chosen.version, "spec": chosen.spec, "row_count": chosen.row_count}
+    return Selection(where, params, described)
 
 
-def _row_expression(fmt: ExportFormat) -> pl.Expr:
-    """One struct per sample with the columns of the row shape `fmt`."""
-    problem, assistant, sample_id = pl.col("problem"), _assistant_turn(), pl.col("sample_id")
-    if fmt == "messages":
-        turns = [
-            pl.struct(role=pl.lit("user"), content=problem),
-            pl.struct(role=pl.lit("assistant"), content=assistant),
-        ]
-        return pl.struct(messages=pl.concat_list(turns), id=sample_id)
-    if fmt == "sharegpt":
-        turns = [
-            pl.struct(**{"from": pl.lit("human"), "value": problem}),
-            pl.struct(**{"from": pl.lit("gpt"), "value": assistant}),
-        ]
-        return pl.struct(conversations=pl.concat_list(turns), id=sample_id)
-    if fmt == "prompt-completion":
-        user = pl.concat_list([pl.struct(role=pl.lit("user"), content=problem)])
-        reply = pl.concat_list([pl.struct(role=pl.lit("assistant"), content=assistant)])
-        return pl.struct(prompt=user, completion=reply, id=sample_id)
-    raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-
-
-def parse_set_ref(ref: str) -> tuple[str, int | None]:
-    """`name` or `name@version`."""
-    match = re.fullmatch(r"(?P<name>[^@]+)(?:@(?P<version>\d+))?", ref)
-    if not match:
-        raise ExportError(f"bad set reference {ref!r}: expected NAME or NAME@VERSION")
-    version = match.group("version")
-    return match.group("name"), int(version) if version else None
-
-
-def _resolve_set(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[str, dict[str, Any]]:
-    name, version = parse_set_ref(ref)
-    rows = con.execute("SELECT version, spec, row_count, created_at FROM sets WHERE name = ? ORDER BY version", [name])
-    versions = rows.fetchall()
-    if not versions:
-        known = [f"{n}@{v}" for n, v in con.execute("SELECT name, version FROM sets ORDER BY ALL").fetchall()]
-        raise ExportError(f"no set named {name!r} (known: {', '.join(known) or 'none yet'})")
-    chosen = versions[-1] if version is None else next((row for row in versions if row[0] == version), None)
-    if chosen is None:
-        raise ExportError(
-            f"set {name!r} has no version {version} (versions: {', '.join(str(r[0]) for r in versions)})"
-        )
-    where = (
-        f"s.sample_id IN (SELECT sample_id FROM set_members WHERE name = '{_quote(name)}' AND version = {chosen[0]})"
-    )
-    selection = {"set": name, "version": chosen[0], "spec": json.loads(chosen[1] or "{}"), "row_count": chosen[2]}
-    return where, selection
-
-
-def _resolve_run(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[str, dict[str, Any]]:
+def _select_run(con: duckdb.DuckDBPyConnection, run_id: str) -> Selection:
     rows = con.execute(
         "SELECT model, sampler, sampling, checks, status FROM runs WHERE run_id = ?", [run_id]
     ).fetchall()
     if not rows:
         raise ExportError(f'no run with id {run_id!r} (cotfactory sql "select run_id, status from runs" lists them)')
     model, sampler, sampling, checks, status = rows[0]
-    where = f"s.sample_id IN (SELECT sample_id FROM outcomes WHERE run_id = '{_quote(run_id)}' AND accepted)"
-    selection = {
+    where = "s.sample_id IN (SELECT sample_id FROM outcomes WHERE run_id = ? AND accepted)"
+    described = {
         "run": run_id,
         "status": status,
         "model": model,
@@ -118,46 +75,45 @@ def _resolve_run(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[str, dict
         "sampling": json.loads(sampling or "{}"),
         "checks": json.loads(checks or "[]"),
     }
-    return where, selection
+    return Selection(where, [run_id], described)
 
 
-def _quote(value: str) -> str:
-    return value.replace("'", "''")
-
-
-def _batches(con: duckdb.DuckDBPyConnection, where: str) -> Iterator[pl.DataFrame]:
-    for batch in con.sql(_ROWS_SQL.format(where=where)).to_arrow_reader(_READ_BATCH_ROWS):
+def _batches(con: duckdb.DuckDBPyConnection, selection: Selection) -> Iterator[pl.DataFrame]:
+    rows = con.sql(_ROWS_SQL.format(where=selection.where), params=selection.params)
+    for batch in rows.to_arrow_reader(_READ_BATCH_ROWS):
         frame = pl.from_arrow(batch)
         assert isinstance(frame, pl.DataFrame)
         yield frame
 
 
-def _encoded_batches(con: duckdb.DuckDBPyConnection, where: str, fmt: ExportFormat) -> Iterator[Lines]:
+def _encoded_batches(con: duckdb.DuckDBPyConnection, selection: Selection, shape: RowShape) -> Iterator[Lines]:
     """The selected rows as newline-terminated JSON lines, batch by batch, without copying them into Python."""
-    expression = pl.concat_str([_row_expression(fmt).struct.json_encode(), pl.lit("\n")])
-    for frame in _batches(con, where):
+    expression = pl.concat_str([row_expression(shape).struct.json_encode(), pl.lit("\n")])
+    for frame in _batches(con, selection):
         array = frame.select(expression).to_series().to_arrow(compat_level=pl.CompatLevel.oldest())
         if isinstance(array, pa.ChunkedArray):
             array = array.combine_chunks()
         yield Lines(array)
 
 
-def _row_tables(con: duckdb.DuckDBPyConnection, where: str, fmt: ExportFormat) -> Iterator[pa.Table]:
+def _row_tables(con: duckdb.DuckDBPyConnection, selection: Selection, shape: RowShape) -> Iterator[pa.Table]:
     """The selected rows as Arrow tables of the row shape's columns (plain strings, as the card declares)."""
-    expression = _row_expression(fmt).alias("row")
-    for frame in _batches(con, where):
+    expression = row_expression(shape).alias("row")
+    for frame in _batches(con, selection):
         yield frame.select(expression).unnest("row").to_arrow(compat_level=pl.CompatLevel.oldest())
 
 
-def _sources(con: duckdb.DuckDBPyConnection, where: str) -> tuple[list[str], list[str]]:
+def _sources(con: duckdb.DuckDBPyConnection, selection: Selection) -> tuple[list[str], list[str]]:
     """The runs that accepted the selected samples, and their prompts' target languages."""
-    runs = con.sql(
-        f"SELECT DISTINCT o.run_id FROM outcomes o JOIN completions s USING (sample_id) WHERE o.accepted AND {where} "
-        "ORDER BY 1"
+    runs = con.execute(
+        "SELECT DISTINCT o.run_id FROM outcomes o JOIN completions s USING (sample_id) "
+        f"WHERE o.accepted AND {selection.where} ORDER BY 1",
+        selection.params,
     ).fetchall()
-    languages = con.sql(
+    languages = con.execute(
         "SELECT DISTINCT coalesce(p.target_language, 'en') FROM completions s JOIN prompts p USING (prompt_id) "
-        f"WHERE {where} ORDER BY 1"
+        f"WHERE {selection.where} ORDER BY 1",
+        selection.params,
     ).fetchall()
     return [run for (run,) in runs], [language for (language,) in languages]
 
@@ -186,44 +142,43 @@ def export_samples(
     *,
     set_ref: str | None = None,
     run_id: str | None = None,
-    fmt: ExportFormat = "messages",
+    shape: RowShape = "messages",
     file_format: FileFormat = "jsonl",
     shard_rows: int = 100_000,
     shard_bytes: int = 512 * 1024 * 1024,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write a set (`name` or `name@version`) or a run's accepted samples as JSONL or Parquet shards of the row
-    shape `fmt`, plus manifest.json and a dataset card (README.md)."""
+    shape `shape`, plus manifest.json and a dataset card (README.md)."""
     if (set_ref is None) == (run_id is None):
         raise ExportError("export needs exactly one of --set NAME[@VERSION] or --run RUN_ID")
     if shard_rows < 1 or shard_bytes < 1:
         raise ExportError("--shard-rows and --shard-bytes must be positive")
-    if fmt not in FORMATS:  # before anything is written
-        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    check_shape(shape)  # before anything is written
     if file_format not in FILE_FORMATS:
         raise ExportError(f"unknown file format {file_format!r}; choose one of {', '.join(FILE_FORMATS)}")
     out_dir = Path(out_dir)
     with open_read_only(db) as con:
         limit_memory(con)
-        where, selection = _resolve_set(con, set_ref) if set_ref is not None else _resolve_run(con, run_id or "")
+        selection = _select_set(con, set_ref) if set_ref is not None else _select_run(con, run_id or "")
         _prepare(out_dir, overwrite)
         try:
             if file_format == "jsonl":
                 writer: JsonlShardWriter | ParquetShardWriter = JsonlShardWriter(out_dir, shard_rows, shard_bytes)
-                for lines in _encoded_batches(con, where, fmt):
+                for lines in _encoded_batches(con, selection, shape):
                     writer.write(lines)  # type: ignore[arg-type]
             else:
                 writer = ParquetShardWriter(out_dir, shard_rows, shard_bytes)
-                for table in _row_tables(con, where, fmt):
+                for table in _row_tables(con, selection, shape):
                     writer.write(table)  # type: ignore[arg-type]
             shards = writer.finish()
-            source_runs, languages = _sources(con, where)
+            source_runs, languages = _sources(con, selection)
         except duckdb.Error as error:
             raise StoreError(f"export failed while reading {db}: {error}") from error
     manifest = {
-        "format": fmt,
+        "format": shape,  # the row shape, under the key manifests have always used
         "file_format": file_format,
-        "selection": selection,
+        "selection": selection.described,
         "rows": sum(shard.rows for shard in shards),
         "bytes": sum(shard.bytes for shard in shards),
         "shards": [shard.__dict__ for shard in shards],
@@ -231,7 +186,7 @@ def export_samples(
         "languages": languages,
         "package_version": package_version(),
     }
-    (out_dir / CARD).write_text(card_text(manifest, fmt, f"part-*.{file_format}"), encoding="utf-8")
+    (out_dir / CARD).write_text(card_text(manifest, shape, f"part-*.{file_format}"), encoding="utf-8")
     # Written last: a folder with a manifest holds a complete export.
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
     return manifest

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cotfactory.filters.parse import last_boxed
 from cotfactory.storage.code_problems import TEST_FIELDS, CodeTestsError, tests_from_fields, with_starter_code
 from cotfactory.storage.records import Domain, PromptRecord
 
@@ -20,35 +21,10 @@ REASONING_FIELDS = ("reasoning_content", "reasoning")
 ANSWER_FIELDS = ("answer", "final_answer", "reference", "expected_answer", "solution")
 
 _GSM8K_FINAL = re.compile(r"^####\s*(.+?)\s*$", re.MULTILINE)
-_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 
 
 class FieldError(ValueError):
     """A row lacks a usable problem or reference; the message names the field."""
-
-
-def _braced(text: str, brace: int) -> str | None:
-    depth = 0
-    for index in range(brace, len(text)):
-        if text[index] == "{":
-            depth += 1
-        elif text[index] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[brace + 1 : index]
-    return None
-
-
-def boxed_contents(text: str) -> list[str]:
-    """The contents of every `\\boxed{...}` (or `\\fbox{...}`) in `text`, braces balanced, in order."""
-    contents = (_braced(text, match.end() - 1) for match in _BOXED.finditer(text))
-    return [content.strip() for content in contents if content is not None]
-
-
-def last_boxed(text: str) -> str | None:
-    """The content of the last `\\boxed{...}` in `text`; None if there is none."""
-    contents = boxed_contents(text)
-    return contents[-1] if contents else None
 
 
 def reference_text(value: Any, field: str) -> str | None:

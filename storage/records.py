@@ -1,48 +1,45 @@
-"""Pydantic rows: each record's fields are exactly its table's columns, in order."""
+"""Pydantic rows of a run's life: prompts, runs, completions, the runs' outcomes and verdicts, progress and
+quarantined input lines. Each record's fields are exactly its table's columns, in order; the index and set
+records are beside these (storage/index_records.py, storage/set_records.py) and re-exported here."""
 
-from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
 from cotfactory.storage.ids import prompt_id_for, sample_id_for
-from cotfactory.storage.text import storable_value
+from cotfactory.storage.index_records import (
+    BenchmarkNgramRecord,
+    BenchmarkRecord,
+    NearDupBandRecord,
+    NearDupSignatureRecord,
+)
+from cotfactory.storage.record_base import Domain, Record, RunStatus, package_version, utc_now
+from cotfactory.storage.set_records import SetMemberRecord, SetRecord
 
-Domain = Literal["math", "code", "choice", "general"]
-RunStatus = Literal["running", "completed", "failed", "cancelled"]
-
-
-def utc_now() -> datetime:
-    """Naive UTC, the form the TIMESTAMP columns hold."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def package_version() -> str:
-    """The installed cotfactory version, recorded with every run and export."""
-    try:
-        return version("cotfactory")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0+unknown"
-
-
-class Record(BaseModel):
-    """A row of one table; `table` names it and `json_columns` are stored as JSON text."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    table: ClassVar[str]
-    json_columns: ClassVar[frozenset[str]] = frozenset()
-
-    @classmethod
-    def columns(cls) -> list[str]:
-        """Column names in table order."""
-        return list(cls.model_fields)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _storable_text(cls, values: Any) -> Any:
-        # every string a row holds can be encoded (lone surrogates escaped): no row can fail its write
-        return storable_value(values) if isinstance(values, dict) else values
+__all__ = [
+    "ALL_RECORDS",
+    "BenchmarkNgramRecord",
+    "BenchmarkRecord",
+    "CompletionRecord",
+    "Domain",
+    "JudgedSample",
+    "NearDupBandRecord",
+    "NearDupSignatureRecord",
+    "OutcomeRecord",
+    "PromptRecord",
+    "QuarantineRecord",
+    "Record",
+    "RoundRecord",
+    "RunRecord",
+    "RunStatus",
+    "SetMemberRecord",
+    "SetRecord",
+    "VerdictRecord",
+    "package_version",
+    "utc_now",
+]
 
 
 class PromptRecord(Record):
@@ -119,41 +116,40 @@ class OutcomeRecord(Record):
     judged_at: datetime = Field(default_factory=utc_now)
 
 
-class SampleRecord(Record):
-    """A row of the `samples` view: a completion with one run's outcome. Stored as its two parts."""
+@dataclass(frozen=True)
+class JudgedSample:
+    """A completion with one run's outcome of it: a row of the `samples` view, written as its two parts."""
 
-    table: ClassVar[str] = "samples"
-
-    sample_id: str
-    prompt_id: str
-    run_id: str
-    round: int = 0
-    sample_index: int = 0
-    seed: int | None = None
-    completion: str
-    reasoning: str | None = None
-    answer: str | None = None
-    finish_reason: str | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    accepted: bool = False
-    reject_check: str | None = None
-    reject_reason: str | None = None
-    created_at: datetime = Field(default_factory=utc_now)
-    judged_at: datetime = Field(default_factory=utc_now)
+    completion: CompletionRecord
+    outcome: OutcomeRecord
 
     @classmethod
-    def create(cls, *, prompt_id: str, model: str, completion: str, **fields: Any) -> "SampleRecord":
-        """A sample whose id is computed from its prompt, model and completion."""
+    def create(cls, *, prompt_id: str, model: str, completion: str, run_id: str, **fields: Any) -> "JudgedSample":
+        """A judged sample whose id is computed from its prompt, model and completion; each field goes to the
+        part whose column it is."""
+        sample_id = sample_id_for(prompt_id, model, completion)
+        outcome_columns = set(OutcomeRecord.columns())
+        unknown = set(fields) - outcome_columns - set(CompletionRecord.columns())
+        if unknown:
+            raise TypeError(f"a judged sample has no field {sorted(unknown)[0]!r}")
         return cls(
-            sample_id=sample_id_for(prompt_id, model, completion), prompt_id=prompt_id, completion=completion, **fields
+            CompletionRecord(
+                sample_id=sample_id,
+                prompt_id=prompt_id,
+                completion=completion,
+                **{k: v for k, v in fields.items() if k not in outcome_columns},
+            ),
+            OutcomeRecord(
+                run_id=run_id,
+                sample_id=sample_id,
+                prompt_id=prompt_id,
+                **{k: v for k, v in fields.items() if k in outcome_columns},
+            ),
         )
 
-    def completion_part(self) -> CompletionRecord:
-        return CompletionRecord(**{name: getattr(self, name) for name in CompletionRecord.columns()})
-
-    def outcome_part(self) -> OutcomeRecord:
-        return OutcomeRecord(**{name: getattr(self, name) for name in OutcomeRecord.columns()})
+    @property
+    def sample_id(self) -> str:
+        return self.completion.sample_id
 
 
 class VerdictRecord(Record):
@@ -184,75 +180,6 @@ class RoundRecord(Record):
     stored_at: datetime = Field(default_factory=utc_now)
 
 
-class NearDupSignatureRecord(Record):
-    """A kept sample's MinHash signature (uint32 values as bytes) in the near-duplicate index."""
-
-    table: ClassVar[str] = "near_dup_signatures"
-
-    params: str
-    sample_id: str
-    text_hash: str
-    signature: bytes
-    added_at: datetime = Field(default_factory=utc_now)
-
-
-class NearDupBandRecord(Record):
-    """One LSH band key of a kept sample; the first sample with a key keeps it."""
-
-    table: ClassVar[str] = "near_dup_bands"
-
-    params: str
-    band: int
-    key: int
-    sample_id: str
-
-
-class BenchmarkRecord(Record):
-    """A benchmark registered for decontamination."""
-
-    table: ClassVar[str] = "benchmarks"
-    json_columns: ClassVar[frozenset[str]] = frozenset({"files"})
-
-    name: str
-    ngram: int
-    problems: int
-    files: list[str] = Field(default_factory=list)
-    added_at: datetime = Field(default_factory=utc_now)
-
-
-class BenchmarkNgramRecord(Record):
-    """One word n-gram of a benchmark's problems."""
-
-    table: ClassVar[str] = "benchmark_ngrams"
-
-    benchmark: str
-    ngram_hash: int
-    ngram: str
-
-
-class SetRecord(Record):
-    """One version of a curated set, with the spec that built it."""
-
-    table: ClassVar[str] = "sets"
-    json_columns: ClassVar[frozenset[str]] = frozenset({"spec"})
-
-    name: str
-    version: int
-    created_at: datetime = Field(default_factory=utc_now)
-    spec: dict[str, Any] = Field(default_factory=dict)
-    row_count: int = 0
-
-
-class SetMemberRecord(Record):
-    """A sample belonging to one version of a set."""
-
-    table: ClassVar[str] = "set_members"
-
-    name: str
-    version: int
-    sample_id: str
-
-
 class QuarantineRecord(Record):
     """An input line that could not be imported, kept byte for byte with its error."""
 
@@ -271,7 +198,6 @@ ALL_RECORDS: tuple[type[Record], ...] = (
     RunRecord,
     CompletionRecord,
     OutcomeRecord,
-    SampleRecord,
     VerdictRecord,
     RoundRecord,
     NearDupSignatureRecord,

@@ -9,22 +9,24 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
-from cotfactory.storage.connection import BATCH_WRITE_MEMORY_LIMIT, DEFAULT_LOCK_TIMEOUT_S, connect, limit_memory
+from cotfactory.storage.connection import DEFAULT_LOCK_TIMEOUT_S, cap_memory, connect, room_for_batch
 from cotfactory.storage.errors import StoreError
 from cotfactory.storage.migrations import LATEST_VERSION, migrate
 from cotfactory.storage.records import (
+    JudgedSample,
+    OutcomeRecord,
     PromptRecord,
     QuarantineRecord,
     Record,
     RoundRecord,
     RunRecord,
     RunStatus,
-    SampleRecord,
     SetMemberRecord,
     SetRecord,
     VerdictRecord,
     utc_now,
 )
+from cotfactory.storage.set_refs import check_set_name, latest_version
 
 
 def records_to_arrow(records: Sequence[Record]) -> pa.Table:
@@ -42,14 +44,15 @@ def records_to_arrow(records: Sequence[Record]) -> pa.Table:
 
 
 def _insert(con: duckdb.DuckDBPyConnection, records: Sequence[Record], returning: str) -> list[tuple[Any, ...]]:
+    target = type(records[0]).table  # a record class's own table name, never user text
     con.register("_incoming", records_to_arrow(records))
-    try:
-        target = type(records[0]).table
-        return con.execute(
-            f"INSERT INTO {target} BY NAME SELECT * FROM _incoming ON CONFLICT DO NOTHING {returning}"
-        ).fetchall()
-    finally:
-        con.unregister("_incoming")
+    # Not unregistered after an error: in the transaction the error aborted that raises too, hiding the error;
+    # the connection and the view end with the transaction.
+    rows = con.execute(
+        f"INSERT INTO {target} BY NAME SELECT * FROM _incoming ON CONFLICT DO NOTHING {returning}"
+    ).fetchall()
+    con.unregister("_incoming")
+    return rows
 
 
 def insert(con: duckdb.DuckDBPyConnection, records: Sequence[Record]) -> int:
@@ -84,18 +87,22 @@ def _first_of_each(records: Iterable[R], key: Callable[[R], Hashable]) -> list[R
 
 def write_batch(
     con: duckdb.DuckDBPyConnection,
-    samples: Sequence[SampleRecord],
+    samples: Sequence[JudgedSample],
     verdicts: Iterable[VerdictRecord] = (),
     rounds: Sequence[RoundRecord] = (),
 ) -> tuple[int, list[RoundRecord]]:
-    """`Store.write_batch` inside a transaction the caller holds (to read and write in the same one); returns the
-    number of new outcomes and the rounds as stored, counted from them."""
+    """Samples with their verdicts (and the run progress they complete), idempotently, inside the transaction
+    `con` the caller holds (a run's is memory-capped and leaves checkpoints to DuckDB): a completion is stored
+    once, and each run's outcome of it once. Returns the number of new outcomes and the rounds as stored, their
+    counts those of the new outcomes."""
     # Identical completions within one run share an outcome key: keep the first of each.
-    samples = _first_of_each(samples, lambda s: (s.run_id, s.sample_id))
-    insert(con, _first_of_each((s.completion_part() for s in samples), lambda c: c.sample_id))
-    stored = insert_returning_keys(con, [s.outcome_part() for s in samples], ("run_id", "sample_id"))
-    new = [s for s in samples if (s.run_id, s.sample_id) in stored]
-    kept = {(s.run_id, s.sample_id) for s in new}
+    outcomes = _first_of_each([s.outcome for s in samples], lambda o: (o.run_id, o.sample_id))
+    completions = _first_of_each([s.completion for s in samples], lambda c: c.sample_id)
+    room_for_batch(con, sum(len(c.completion) + len(c.reasoning or "") + len(c.answer or "") for c in completions))
+    insert(con, completions)
+    stored = insert_returning_keys(con, outcomes, ("run_id", "sample_id"))
+    new = [o for o in outcomes if (o.run_id, o.sample_id) in stored]
+    kept = {(o.run_id, o.sample_id) for o in new}
     insert(
         con,
         [
@@ -109,7 +116,7 @@ def write_batch(
     return len(new), counted
 
 
-def _counted(rounds: Sequence[RoundRecord], new: Sequence[SampleRecord]) -> list[RoundRecord]:
+def _counted(rounds: Sequence[RoundRecord], new: Sequence[OutcomeRecord]) -> list[RoundRecord]:
     """The rounds' progress records with the samples and accepted counts of what was stored for each."""
     counts: dict[tuple[str, str, int], list[int]] = {}
     for sample in new:
@@ -137,11 +144,12 @@ class Store:
 
     @contextmanager
     def transaction(
-        self, *, checkpoint_on_close: bool = True, small: bool = False
+        self, *, checkpoint_on_close: bool = True, memory_capped: bool = False
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One transaction on a connection that lives only as long as it; rolled back on any error. A `small` one
-        (a run's batch writes and bookkeeping) runs under `BATCH_WRITE_MEMORY_LIMIT`, so that the checkpoints it
-        triggers do not grow the process with the store; bulk work (imports, sets, migrations) does not."""
+        """One transaction on a connection that lives only as long as it; rolled back on any error. A
+        `memory_capped` one (a run's batch writes and bookkeeping) runs under `BATCH_WRITE_MEMORY_LIMIT`, so that
+        the checkpoints it triggers do not grow the process with the store; bulk work (imports, sets,
+        migrations) needs more and is not capped."""
         if not self.path.parent.exists():
             raise StoreError(f"cannot create {self.path}: folder {self.path.parent} does not exist")
         con = connect(self.path, read_only=False, lock_timeout=self.lock_timeout)
@@ -153,8 +161,8 @@ class Store:
                 # Batch writes leave the WAL to DuckDB's size-triggered checkpoint instead of rewriting the
                 # table at every close; committed rows in the WAL survive a crash and are read by readers.
                 con.execute("PRAGMA disable_checkpoint_on_shutdown")
-            if small:  # after the migration, which may move a whole store's rows at once
-                limit_memory(con, BATCH_WRITE_MEMORY_LIMIT)
+            if memory_capped:  # after the migration, which may move a whole store's rows at once
+                cap_memory(con)
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
@@ -171,11 +179,6 @@ class Store:
             pass
         return LATEST_VERSION
 
-    def checkpoint(self) -> None:
-        """Fold the write-ahead log into the database file (done at the end of long operations)."""
-        with self.transaction():
-            pass
-
     def add_prompts(self, prompts: Sequence[PromptRecord]) -> int:
         """Insert prompts; already stored ones are skipped. Returns how many were new."""
         with self.transaction() as con:
@@ -187,35 +190,23 @@ class Store:
             insert(con, quarantined)
             return insert(con, prompts)
 
-    def write_batch(
-        self,
-        samples: Sequence[SampleRecord],
-        verdicts: Iterable[VerdictRecord] = (),
-        rounds: Sequence[RoundRecord] = (),
-    ) -> int:
-        """Samples with their verdicts (and the run progress they complete) in one transaction, idempotently:
-        a completion is stored once, and each run's outcome of it once. Returns how many outcomes were new; the
-        rounds' counts are those of the new outcomes."""
-        with self.transaction(checkpoint_on_close=False, small=True) as con:
-            return write_batch(con, samples, verdicts, rounds)[0]
-
     def start_run(self, run: RunRecord) -> None:
         """Record a run as it starts (a rerun with the same id keeps the first record)."""
-        with self.transaction(small=True) as con:
+        with self.transaction(memory_capped=True) as con:
             insert(con, [run])
             con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run.run_id])
 
     def finish_run(self, run_id: str, status: RunStatus) -> None:
         """Mark a run finished with its final status."""
-        with self.transaction(small=True) as con:
+        with self.transaction(memory_capped=True) as con:
             con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, utc_now(), run_id])
 
     def add_set(self, name: str, spec: dict, sample_ids: Sequence[str]) -> SetRecord:
         """Store a new version of set `name` with these members; versions count up from 1."""
+        name = check_set_name(name)
         with self.transaction() as con:
-            ((latest,),) = con.execute("SELECT coalesce(max(version), 0) FROM sets WHERE name = ?", [name]).fetchall()
             unique_ids = sorted(set(sample_ids))
-            record = SetRecord(name=name, version=int(latest) + 1, spec=spec, row_count=len(unique_ids))
+            record = SetRecord(name=name, version=latest_version(con, name) + 1, spec=spec, row_count=len(unique_ids))
             insert(con, [record])
             members = [SetMemberRecord(name=name, version=record.version, sample_id=s) for s in unique_ids]
             insert(con, members)

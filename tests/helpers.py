@@ -5,9 +5,12 @@ import random
 import signal
 import subprocess
 import sys
+import textwrap
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from cotfactory.storage import PromptRecord, RunRecord, SampleRecord, Store, VerdictRecord
+from cotfactory.storage import JudgedSample, PromptRecord, RoundRecord, RunRecord, Store, VerdictRecord
+from cotfactory.storage.store import write_batch
 
 TESTS = Path(__file__).resolve().parent
 TRACE_TEXT = (
@@ -61,14 +64,14 @@ def prompt(index: int) -> PromptRecord:
 
 def batch(
     number: int, size: int, *, run_id: str = "run-1", text_bytes: int = 1000, accept_every: int = 2
-) -> tuple[list[SampleRecord], list[VerdictRecord]]:
+) -> tuple[list[JudgedSample], list[VerdictRecord]]:
     """Batch `number`: `size` samples of distinct prompts, each with one verdict per check."""
     samples, verdicts = [], []
     for index in range(size):
         seed = number * 1_000_003 + index
         reasoning = trace(seed, text_bytes)
         accepted = index % accept_every == 0
-        sample = SampleRecord.create(
+        sample = JudgedSample.create(
             prompt_id=prompt(number * size + index).prompt_id,
             model="tiny",
             completion=f"{reasoning}</think>\n\nThe answer is \\boxed{{{index}}}.",
@@ -101,12 +104,24 @@ def batch(
     return samples, verdicts
 
 
+def store_batch(
+    store: Store,
+    samples: Sequence[JudgedSample],
+    verdicts: Iterable[VerdictRecord] = (),
+    rounds: Sequence[RoundRecord] = (),
+) -> int:
+    """Store samples as a run's commit step does (`write_batch` in a memory-capped transaction that leaves
+    checkpoints to DuckDB); returns how many outcomes were new."""
+    with store.transaction(checkpoint_on_close=False, memory_capped=True) as con:
+        return write_batch(con, samples, verdicts, rounds)[0]
+
+
 def seed_store(store: Store, batches: int, size: int, *, run_id: str = "run-1") -> None:
     """Prompts, a run and `batches` batches of samples."""
     store.add_prompts([prompt(i) for i in range(batches * size)])
     store.start_run(RunRecord(run_id=run_id, model="tiny", sampler={"kind": "test"}, sampling={"n": 1}))
     for number in range(batches):
-        store.write_batch(*batch(number, size, run_id=run_id))
+        store_batch(store, *batch(number, size, run_id=run_id))
 
 
 def kill_run(process: subprocess.Popen[str]) -> None:
@@ -121,3 +136,15 @@ def rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
     from cotfactory.storage import query
 
     return query(sql, db, params=params).rows()
+
+
+def run_script_with(module: Path, script: str, *args: str, prefect_api: str) -> list[str]:
+    """Run `script` in a fresh interpreter that can import `module` (a file written by the test, such as a
+    sampler or a step registered by its import), against the session's Prefect server; its output lines."""
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PYTHONPATH": str(module.parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        capture_output=True, text=True, env=env, timeout=300, cwd=module.parent,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()

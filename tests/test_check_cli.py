@@ -55,7 +55,7 @@ def test_verdicts_in_input_order_with_funnel(tmp_path: Path) -> None:
     assert [(line["id"], line["reason"]) for line in lines] == [
         ("right", None),
         ("wrong", "wrong_answer"),
-        ("cut", "unclosed_think"),
+        ("cut", "truncated"),  # cut at max_tokens: the cause before the unclosed reasoning
         ("mixed", "language_mixed"),
         ("zh", None),
     ]

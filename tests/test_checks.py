@@ -15,6 +15,9 @@ MATH_REASONING = (
 RIGHT = f"<think>\n{MATH_REASONING}\n</think>\n\nThe sum is $\\boxed{{\\dfrac{{5}}{{6}}}}$."
 LOOP = "Wait, let me recompute the denominator of the second fraction once more to be sure."
 LOOPING = "\n\n".join([LOOP] * 60)
+# one paragraph of 900 distinct words: long, and not a loop
+LONG_PARAGRAPH = " ".join(f"step{i}" for i in range(900))
+
 CASES = [
     # (id, completion, fields, expected reason or None for accepted)
     ("correct latex", RIGHT, {}, None),
@@ -22,7 +25,8 @@ CASES = [
     ("equivalent fraction", RIGHT.replace("\\dfrac{5}{6}", "\\frac{10}{12}"), {}, None),
     ("wrong answer", RIGHT.replace("\\dfrac{5}{6}", "\\frac{2}{5}"), {}, "wrong_answer"),
     ("no answer", RIGHT.replace("The sum is $\\boxed{\\dfrac{5}{6}}$.", "I am not sure."), {}, "no_answer"),
-    ("truncated", f"<think>\n{MATH_REASONING} So the next step", {"finish_reason": "length"}, "unclosed_think"),
+    # the cause (cut at max_tokens) comes before the unclosed reasoning it leaves
+    ("truncated", f"<think>\n{MATH_REASONING} So the next step", {"finish_reason": "length"}, "truncated"),
     ("truncated after think", RIGHT, {"finish_reason": "length"}, "truncated"),
     ("unclosed think", f"<think>\n{MATH_REASONING}\n\nThe sum is 5/6.", {}, "unclosed_think"),
     ("untagged", "The sum is $\\boxed{\\frac{5}{6}}$.", {}, "unclosed_think"),
@@ -30,7 +34,7 @@ CASES = [
     ("empty reasoning", "<think>\n\n</think>\n\n$\\boxed{\\frac{5}{6}}$", {}, "empty_reasoning"),
     ("empty answer", f"<think>\n{MATH_REASONING}\n</think>\n\n", {}, "empty_answer"),
     ("looping", f"<think>\n{LOOPING}\n</think>\n\n$\\boxed{{\\frac{{5}}{{6}}}}$", {}, "repetition"),
-    ("long paragraph", f"<think>\n{'word ' * 900}\n</think>\n\n$\\boxed{{\\frac{{5}}{{6}}}}$", {}, "long_paragraph"),
+    ("long paragraph", f"<think>\n{LONG_PARAGRAPH}\n</think>\n\n$\\boxed{{\\frac{{5}}{{6}}}}$", {}, "long_paragraph"),
     (
         "code in reasoning",
         f"<think>\n{MATH_REASONING}\n```python\nprint(1/2 + 1/3)\n```\n</think>\n\n$\\boxed{{\\frac{{5}}{{6}}}}$",

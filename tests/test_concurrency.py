@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import TESTS, batch, run_cli
+from helpers import TESTS, batch, run_cli, store_batch
 
 from cotfactory.storage import Store, query
 
@@ -65,7 +65,7 @@ def test_sigkill_mid_write_keeps_exactly_the_committed_batches(db: Path) -> None
     assert unjudged == 0
 
     store = Store(db)
-    new = sum(store.write_batch(*batch(number, size, text_bytes=8000)) for number in range(batches))
+    new = sum(store_batch(store, *batch(number, size, text_bytes=8000)) for number in range(batches))
     assert new == (batches - len(stored)) * size
     assert query("SELECT count(*) AS n, count(DISTINCT sample_id) AS d FROM samples", db).rows() == [
         (batches * size, batches * size)

@@ -5,12 +5,12 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
+from helpers import run_cli, store_batch
 from test_near_dup import edit_words, reasoning
 
 from cotfactory.filters.decontam import DecontamError, Decontaminator, register_benchmark, words
 from cotfactory.flows.curate import CurateError, CurateSpec, curate, spec_from_options
-from cotfactory.storage import PromptRecord, RunRecord, SampleRecord, Store, query
+from cotfactory.storage import JudgedSample, PromptRecord, RunRecord, Store, query
 
 BENCHMARK_PROBLEMS = [
     "Let $f(x) = 3x^2 - 5$. What is the value of $f(f(1))$ when the function is applied twice?",
@@ -25,7 +25,7 @@ def add_samples(store: Store, problem: str, lengths: list[int], accepted: list[b
     for index, (size, ok) in enumerate(zip(lengths, accepted, strict=True)):
         text = reasoning(seed * 100 + index, words=size)
         samples.append(
-            SampleRecord.create(
+            JudgedSample.create(
                 prompt_id=prompt.prompt_id,
                 model="m",
                 completion=text,
@@ -36,7 +36,7 @@ def add_samples(store: Store, problem: str, lengths: list[int], accepted: list[b
                 reject_reason=None if ok else "wrong_answer",
             )
         )
-    store.write_batch(samples)
+    store_batch(store, samples)
     return prompt
 
 
@@ -88,13 +88,14 @@ def test_near_duplicates_leave_the_preferred_one(store: Store) -> None:
     store.add_prompts([prompt])
     base = reasoning(42)
     texts = [base, edit_words(base, 4, 1) + " extra words at the end", reasoning(43)]
-    store.write_batch(
+    store_batch(
+        store,
         [
-            SampleRecord.create(
+            JudgedSample.create(
                 prompt_id=prompt.prompt_id, model="m", completion=t, run_id="run", sample_index=i, accepted=True
             )
             for i, t in enumerate(texts)
-        ]
+        ],
     )
     report = curate(store, "distinct", CurateSpec(no_near_dups=True, prefer="longest"))
     assert report.record.row_count == 2 and report.excluded["near_duplicate"] == 1
@@ -122,11 +123,12 @@ def test_decontamination_catches_an_embedded_benchmark_problem(tmp_path: Path, s
     clean = PromptRecord.create("Problem E: how many primes are below 20?", source="test", reference="8")
     store.start_run(RunRecord(run_id="run", model="m"))
     store.add_prompts([contaminated, clean])
-    store.write_batch(
+    store_batch(
+        store,
         [
-            SampleRecord.create(prompt_id=p.prompt_id, model="m", completion=reasoning(i), run_id="run", accepted=True)
+            JudgedSample.create(prompt_id=p.prompt_id, model="m", completion=reasoning(i), run_id="run", accepted=True)
             for i, p in enumerate([contaminated, clean])
-        ]
+        ],
     )
     report = curate(store, "clean", CurateSpec(decontam=["mini"]))
     assert report.record.row_count == 1 and report.excluded["contaminated"] == 1

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 import xxhash
-from helpers import run_cli, seed_store
+from helpers import run_cli, seed_store, store_batch
 
-from cotfactory.storage import RunRecord, SampleRecord, Store, query
+from cotfactory.storage import JudgedSample, RunRecord, Store, query
 from cotfactory.storage.export import ExportError, export_samples, verify_export
+from cotfactory.storage.set_refs import SetRefError
 
 
 @pytest.fixture
@@ -43,11 +44,11 @@ def test_messages_shape(with_set: Path, tmp_path: Path) -> None:
 
 
 def test_latest_version_and_other_formats(with_set: Path, tmp_path: Path) -> None:
-    export_samples(with_set, tmp_path / "sg", set_ref="math", fmt="sharegpt")
+    export_samples(with_set, tmp_path / "sg", set_ref="math", shape="sharegpt")
     rows = read_rows(tmp_path / "sg")
     assert len(rows) == 3
     assert [turn["from"] for turn in rows[0]["conversations"]] == ["human", "gpt"]
-    export_samples(with_set, tmp_path / "pc", set_ref="math", fmt="prompt-completion")
+    export_samples(with_set, tmp_path / "pc", set_ref="math", shape="prompt-completion")
     row = read_rows(tmp_path / "pc")[0]
     assert row["prompt"][0]["role"] == "user" and row["completion"][0]["content"].startswith("<think>\n")
 
@@ -88,10 +89,10 @@ def test_run_export_takes_accepted_samples(with_set: Path, tmp_path: Path) -> No
 
 def test_sample_without_separate_reasoning_exports_as_sampled(store: Store, db: Path, tmp_path: Path) -> None:
     seed_store(store, batches=1, size=1, run_id="r2")
-    plain = SampleRecord.create(prompt_id="p" * 16, model="m", completion="Just 4.", run_id="r3", accepted=True)
+    plain = JudgedSample.create(prompt_id="p" * 16, model="m", completion="Just 4.", run_id="r3", accepted=True)
     store.start_run(RunRecord(run_id="r3", model="m"))
     store.add_prompts([])
-    store.write_batch([plain])
+    store_batch(store, [plain])
     with store.transaction() as con:
         con.execute(
             "INSERT INTO prompts VALUES (?, 's', 'What is 2+2?', '4', 'math', NULL, '{}', now()::TIMESTAMP, NULL)",
@@ -105,7 +106,7 @@ def test_errors_are_clear(with_set: Path, tmp_path: Path) -> None:
     unknown = run_cli("export", "--set", "nope", "--out", str(tmp_path / "x"), "--db", str(with_set))
     assert unknown.returncode == 1
     assert "no set named 'nope' (known: math@1, math@2)" in unknown.stderr and "Traceback" not in unknown.stderr
-    with pytest.raises(ExportError, match="has no version 7"):
+    with pytest.raises(SetRefError, match="has no version 7"):
         export_samples(with_set, tmp_path / "y", set_ref="math@7")
     with pytest.raises(ExportError, match="no run with id"):
         export_samples(with_set, tmp_path / "y", run_id="missing")
@@ -131,7 +132,7 @@ def test_datasets_loads_an_export_whose_rows_and_features_match_the_manifest_and
     with_set: Path, tmp_path: Path, shape: str, file_format: str
 ) -> None:
     out = tmp_path / f"{shape}-{file_format}"
-    manifest = export_samples(with_set, out, set_ref="math@1", fmt=shape, file_format=file_format, shard_rows=4)  # type: ignore[arg-type]
+    manifest = export_samples(with_set, out, set_ref="math@1", shape=shape, file_format=file_format, shard_rows=4)  # type: ignore[arg-type]
     assert [shard["file"].rsplit(".", 1)[1] for shard in manifest["shards"]] == [file_format] * 3
     assert verify_export(out) == []
     loaded = load_with_datasets(out)
@@ -162,7 +163,7 @@ def test_parquet_rows_equal_the_jsonl_rows(with_set: Path, tmp_path: Path) -> No
     assert parquet_rows == read_rows(tmp_path / "j")
 
 
-def test_export_cli_writes_parquet_and_keeps_the_shape_spelling(with_set: Path, tmp_path: Path) -> None:
+def test_export_cli_takes_the_file_format_and_the_row_shape_apart(with_set: Path, tmp_path: Path) -> None:
     result = run_cli(
         "export", "--set", "math@1", "--out", str(tmp_path / "p"), "--format", "parquet", "--db", str(with_set)
     )
@@ -172,10 +173,15 @@ def test_export_cli_writes_parquet_and_keeps_the_shape_spelling(with_set: Path, 
         "manifest.json",
         "part-00000.parquet",
     ]
-    old = run_cli(
-        "export", "--set", "math@1", "--out", str(tmp_path / "sg"), "--format", "sharegpt", "--db", str(with_set)
+    shaped = run_cli(
+        "export", "--set", "math@1", "--out", str(tmp_path / "sg"), "--shape", "sharegpt", "--db", str(with_set)
     )
-    assert old.returncode == 0, old.stderr
+    assert shaped.returncode == 0, shaped.stderr
     assert "conversations" in read_rows(tmp_path / "sg")[0]
+    # a row shape given as --format (its spelling before --shape) is refused, naming the option it belongs to
+    old = run_cli(
+        "export", "--set", "math@1", "--out", str(tmp_path / "o"), "--format", "sharegpt", "--db", str(with_set)
+    )
+    assert old.returncode == 1 and "--shape sharegpt" in old.stderr and not (tmp_path / "o").exists()
     bad = run_cli("export", "--set", "math@1", "--out", str(tmp_path / "x"), "--format", "csv", "--db", str(with_set))
     assert bad.returncode == 1 and "jsonl, parquet" in bad.stderr and not (tmp_path / "x").exists()

@@ -7,9 +7,9 @@ import polars as pl
 import pytest
 from helpers import run_cli
 
+from cotfactory.filters.parse import last_boxed
 from cotfactory.flows.import_prompts import import_prompts
 from cotfactory.storage import InputError, Store, query
-from cotfactory.storage.prompt_fields import last_boxed
 
 MATH500_ROWS = [
     {

@@ -1,13 +1,10 @@
 """A sampler is one module and one registry entry: nothing else in the project names it."""
 
 import ast
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import run_script_with
 from pydantic import BaseModel
 from run_configs import http_run_config, write_config
 
@@ -60,17 +57,12 @@ def test_every_registered_sampler_has_a_config_kind() -> None:
 
 
 def test_a_sampler_added_by_one_registry_entry_runs_a_flow(prefect_api: str, tmp_path: Path) -> None:
-    (tmp_path / "echo_sampler.py").write_text(ECHO_SAMPLER)
+    module = tmp_path / "echo_sampler.py"
+    module.write_text(ECHO_SAMPLER)
     raw = http_run_config(tmp_path, "unused", samples_per_round=1, max_rounds=1)
     good = write_config(tmp_path, {**raw, "sampler": {"kind": "echo", "answer": "6"}}, "echo.toml")
     bad = write_config(tmp_path, {**raw, "sampler": {"kind": "echo", "answr": "6"}}, "bad.toml")
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PYTHONPATH": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(RUN_WITH_ECHO), str(good), str(bad)],
-        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
+    lines = run_script_with(module, RUN_WITH_ECHO, str(good), str(bad), prefect_api=prefect_api)
     # its own settings are validated like any sampler's, naming the key
     assert lines[0].startswith("bad config:") and "bad.toml" in lines[0] and "sampler.answr" in lines[0]
     # the example problem whose answer is 6 is accepted; the others are wrong answers
@@ -145,7 +137,7 @@ def test_samplers_never_see_storage_records() -> None:
     for path in sorted((ROOT / "samplers").glob("*.py")):
         tree = ast.parse(path.read_text())
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
-        assert not imported & {"PromptRecord", "SampleRecord", "CompletionRecord"}, path.name
+        assert not imported & {"PromptRecord", "JudgedSample", "CompletionRecord"}, path.name
 
 
 def test_registry_entries_declare_what_their_samplers_do() -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from helpers import run_cli, seed_store
+from helpers import run_cli, seed_store, store_batch
 
 from cotfactory.storage import SchemaError, Store, query
 from cotfactory.storage.migrations import LATEST_VERSION, MIGRATIONS, migrate
@@ -134,12 +134,12 @@ def test_one_completion_judged_by_two_runs_has_an_outcome_and_verdicts_in_each(s
 
     first, first_verdicts = batch(0, 4, run_id="r1")
     store.add_prompts([prompt(i) for i in range(4)])
-    store.write_batch(first, first_verdicts)
+    store_batch(store, first, first_verdicts)
     # The same completions judged again by another run, which rejects all of them.
     again = [s.model_copy(update={"run_id": "r2", "accepted": False, "reject_reason": "too_long"}) for s in first]
     verdicts = [v.model_copy(update={"run_id": "r2"}) for v in first_verdicts]
-    assert store.write_batch(again, verdicts) == 4
-    assert store.write_batch(again, verdicts) == 0, "each run's outcome is stored once"
+    assert store_batch(store, again, verdicts) == 4
+    assert store_batch(store, again, verdicts) == 0, "each run's outcome is stored once"
     assert query("SELECT count(*) AS n FROM completions", db)["n"][0] == 4
     assert query("SELECT run_id, count(*) AS n FROM verdicts GROUP BY 1 ORDER BY 1", db).rows() == [
         ("r1", 8),

@@ -108,3 +108,20 @@ def test_a_few_rows_too_wide_for_the_terminal_are_shown_as_column_value_pairs(se
     assert any("run-1" in line and "run_id" in line for line in lines)
     wide = run_cli("status", "run-1", "--db", str(seeded), env={"COLUMNS": "200"})
     assert any("run_id" in line and "status" in line and "model" in line for line in wide.stdout.splitlines())
+
+
+def test_status_shows_the_funnel_view_of_the_run(seeded: Path) -> None:
+    from cotfactory.storage import open_read_only
+    from cotfactory.storage.funnel import run_funnel
+
+    with open_read_only(seeded) as con:
+        funnel = run_funnel(con, "run-1")
+    assert [(r.check_name, r.reason, r.samples, r.share) for r in funnel] == [
+        ("accepted", "accepted", 3, 0.5),
+        ("correctness", "wrong_answer", 3, 0.5),
+    ]
+    shown = run_cli("status", "run-1", "--db", str(seeded))
+    assert shown.returncode == 0, shown.stderr
+    rows = [line.split("│")[1:5] for line in shown.stdout[shown.stdout.index("funnel") :].splitlines()]
+    shown_rows = [[cell.strip() for cell in row] for row in rows if len(row) == 4]
+    assert shown_rows == [["accepted", "accepted", "3", "0.5"], ["correctness", "wrong_answer", "3", "0.5"]]

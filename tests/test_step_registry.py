@@ -1,12 +1,9 @@
 """A check that looks across samples is one module and one registry entry: a run config names it in `checks`,
 its verdicts are stored under its name, and the chain decides with it like with any other part."""
 
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
+from helpers import run_script_with
 from openai_server import OpenAIServer
 from run_configs import http_run_config, write_config
 
@@ -56,19 +53,14 @@ def same_answer(body: dict, index: int) -> dict:
 
 
 def test_a_group_step_added_by_one_registry_entry_runs_in_a_flow(prefect_api: str, tmp_path: Path) -> None:
-    (tmp_path / "one_per_answer.py").write_text(ONE_PER_ANSWER)
+    module = tmp_path / "one_per_answer.py"
+    module.write_text(ONE_PER_ANSWER)
     with OpenAIServer(answer=same_answer) as server:
         raw = http_run_config(tmp_path, server.url, samples_per_round=3, max_rounds=1, dedup={"enabled": False})
         checks = ["think_format", "non_empty", "one_per_answer"]
         good = write_config(tmp_path, {**raw, "checks": checks}, "good.toml")
         bad = write_config(tmp_path, {**raw, "checks": [*checks[:2], {"name": "one_per_answer", "kep": 2}]}, "b.toml")
-        env = {**os.environ, "PREFECT_API_URL": prefect_api, "PYTHONPATH": str(tmp_path)}
-        done = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(RUN_WITH_STEP), str(good), str(bad)],
-            capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path,
-        )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
+        lines = run_script_with(module, RUN_WITH_STEP, str(good), str(bad), prefect_api=prefect_api)
     assert lines[0].startswith("bad config:") and "'one_per_answer' has no setting 'kep'" in lines[0]
     status, run_id = lines[-1].split()
     assert status == "completed"

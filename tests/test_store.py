@@ -5,10 +5,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import batch, prompt, seed_store
+from helpers import batch, prompt, seed_store, store_batch
 
-from cotfactory.storage import RunRecord, Store, StoreBusy, query
+from cotfactory.storage import RunRecord, Store, StoreBusy, connection, query
 from cotfactory.storage.connection import BATCH_WRITE_MEMORY_LIMIT
+from cotfactory.storage.store import write_batch
 
 
 def counts(db: Path) -> tuple[int, int]:
@@ -18,9 +19,9 @@ def counts(db: Path) -> tuple[int, int]:
 
 def test_same_batch_twice_stores_it_once(store: Store, db: Path) -> None:
     samples, verdicts = batch(0, 25)
-    assert store.write_batch(samples, verdicts) == 25
+    assert store_batch(store, samples, verdicts) == 25
     assert counts(db) == (25, 50)
-    assert store.write_batch(samples, verdicts) == 0
+    assert store_batch(store, samples, verdicts) == 0
     assert counts(db) == (25, 50)
 
 
@@ -71,13 +72,15 @@ def test_writer_waits_for_a_holder_then_fails_clearly(store: Store, db: Path) ->
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(StoreBusy, match=rf"held by .*PID {holder.pid}.*COTFACTORY_LOCK_TIMEOUT"):
-            Store(db, lock_timeout=0.3).write_batch(*batch(0, 2))
+            store_batch(Store(db, lock_timeout=0.3), *batch(0, 2))
     finally:
         holder.communicate("", timeout=60)
-    assert Store(db, lock_timeout=5).write_batch(*batch(0, 2)) == 2
+    assert store_batch(Store(db, lock_timeout=5), *batch(0, 2)) == 2
 
 
-def test_a_runs_small_transactions_hold_duckdb_to_the_batch_write_limit_and_bulk_ones_do_not(store: Store) -> None:
+def test_a_runs_memory_capped_transactions_hold_duckdb_to_the_batch_write_limit_and_bulk_ones_do_not(
+    store: Store,
+) -> None:
     # The checkpoints a run's batch writes trigger would otherwise keep up to 80% of RAM as the store grows;
     # bulk inserts (imports, sets) keep DuckDB's default, since 2M new keys in one transaction do not fit 64MB.
     def memory_limit(**options: bool) -> str:
@@ -85,6 +88,26 @@ def test_a_runs_small_transactions_hold_duckdb_to_the_batch_write_limit_and_bulk
             return str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
 
     assert BATCH_WRITE_MEMORY_LIMIT == "64MB"
-    assert memory_limit(small=True) == "61.0 MiB"  # DuckDB's rendering of 64MB
-    assert memory_limit(small=True, checkpoint_on_close=False) == "61.0 MiB"
+    assert memory_limit(memory_capped=True) == "61.0 MiB"  # DuckDB's rendering of 64MB
+    assert memory_limit(memory_capped=True, checkpoint_on_close=False) == "61.0 MiB"
     assert memory_limit().endswith("GiB")
+
+
+def test_a_batch_larger_than_the_cap_is_written_with_room_for_itself(
+    store: Store, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 4 batches of 400 traces of 8 KB (6.4M characters each) under a 16MB cap: without room for the batch, DuckDB
+    # runs out of memory at the first; with it, the limit is the cap plus the batch's room, whatever the store.
+    monkeypatch.setattr(connection, "BATCH_WRITE_MEMORY_LIMIT", "16MB")
+    store.migrate()
+    limits = []
+    for number in range(4):
+        samples, verdicts = batch(number, 400, text_bytes=8000)
+        with store.transaction(checkpoint_on_close=False, memory_capped=True) as con:
+            assert write_batch(con, samples, verdicts)[0] == 400
+            ((limit,),) = con.execute("SELECT current_setting('memory_limit')").fetchall()
+            limits.append(limit)
+    assert counts(db) == (1600, 3200)
+    assert len(set(limits)) == 1 and limits[0].endswith("MiB") and float(limits[0].split()[0]) < (16 + 4 * 6.5) / 1.04
+    with store.transaction(checkpoint_on_close=False, memory_capped=True) as con:  # the cap alone again
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall() == [("15.2 MiB",)]

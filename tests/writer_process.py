@@ -2,7 +2,7 @@
 
 import sys
 
-from helpers import batch, prompt
+from helpers import batch, prompt, store_batch
 
 from cotfactory.storage import Store
 
@@ -13,7 +13,7 @@ def main() -> None:
     store.add_prompts([prompt(i) for i in range((first + count) * size)])
     print("ready", flush=True)
     for number in range(first, first + count):
-        store.write_batch(*batch(number, size, text_bytes=text_bytes))
+        store_batch(store, *batch(number, size, text_bytes=text_bytes))
         print(f"committed {number}", flush=True)
 
 
