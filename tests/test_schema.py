@@ -8,7 +8,7 @@ from helpers import run_cli, seed_store, store_batch
 
 from cotfactory.storage import SchemaError, Store, query
 from cotfactory.storage.migrations import LATEST_VERSION, MIGRATIONS, migrate
-from cotfactory.storage.records import ALL_RECORDS, Record
+from cotfactory.storage.records import ALL_RECORDS, JudgedSample, Record
 
 
 @pytest.mark.parametrize("record", ALL_RECORDS, ids=lambda r: r.table)
@@ -136,7 +136,8 @@ def test_one_completion_judged_by_two_runs_has_an_outcome_and_verdicts_in_each(s
     store.add_prompts([prompt(i) for i in range(4)])
     store_batch(store, first, first_verdicts)
     # The same completions judged again by another run, which rejects all of them.
-    again = [s.model_copy(update={"run_id": "r2", "accepted": False, "reject_reason": "too_long"}) for s in first]
+    rejected = {"run_id": "r2", "accepted": False, "reject_reason": "too_long"}
+    again = [JudgedSample(s.completion, s.outcome.model_copy(update=rejected)) for s in first]
     verdicts = [v.model_copy(update={"run_id": "r2"}) for v in first_verdicts]
     assert store_batch(store, again, verdicts) == 4
     assert store_batch(store, again, verdicts) == 0, "each run's outcome is stored once"
