@@ -6,9 +6,9 @@ from typing import Any
 
 from cotfactory.storage.ids import xxh3_id
 
-# Left out of the run id: where the store and the servers are, how fast and with how many workers the run goes,
-# how long it waits, and import options (a run samples the stored selection; a re-import adds nothing). Every
-# other setting is part of the id, so a setting added later is part of it unless it is listed here.
+# Left out of the run id: where the store, the shards and the servers are, how fast and with how many workers (or
+# shards) the run goes, how long it waits, and import options (a run samples the stored selection; a re-import adds
+# nothing). Every other setting is part of the id, so a setting added later is part of it unless it is listed here.
 _SERVER_SETTINGS = ("base_url", "base_urls", "api_key_env", "max_concurrency", "timeout_s", "max_retries",
                     "backoff_base_s", "backoff_max_s", "endpoint_failures", "endpoint_cooldown_s")  # fmt: skip
 RUN_ID_EXCLUDED: frozenset[str] = frozenset(
@@ -19,6 +19,9 @@ RUN_ID_EXCLUDED: frozenset[str] = frozenset(
         "sample_retries",
         "checking.workers",
         "checking.timeout_s",
+        "cluster.shards",
+        "cluster.work_pool",
+        "cluster.shard_dir",
         "prompts.files",
         "prompts.problem_field",
         "prompts.answer_field",

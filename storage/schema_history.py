@@ -324,4 +324,28 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        10,
+        "shards of a sharded run: each shard's store, flow run, state and counts, and when it was merged",
+        """
+        -- One row per shard of a run split over a work pool. A shard is merged into this store once: its rows,
+        -- and `merged_at`, are written in one transaction, so a merged shard is never merged again.
+        CREATE TABLE run_shards (
+            run_id VARCHAR NOT NULL,
+            shards INTEGER NOT NULL,
+            shard INTEGER NOT NULL,
+            store VARCHAR NOT NULL,
+            flow_run_id VARCHAR,
+            state VARCHAR NOT NULL,
+            prompts BIGINT NOT NULL,
+            prompts_sampled BIGINT,
+            samples BIGINT,
+            accepted BIGINT,
+            completion_tokens BIGINT,
+            merged_at TIMESTAMP,
+            updated_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (run_id, shards, shard)
+        );
+        """,
+    ),
 )

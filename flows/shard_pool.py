@@ -1,0 +1,147 @@
+"""The coordinator of a sharded run: it seeds the shard stores, submits one flow run of the shard flow per shard
+to a Prefect work pool through a deployment, waits for them, and merges each finished shard once.
+
+Prefect runs, retries and reports the shards; the coordinator keeps no queue of its own. A shard that ends
+failed for good leaves the others merged and the run `failed`, naming it; the same command run again submits
+only the shards not merged yet, and each resumes from its own store.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from cotfactory.flows.config import RunConfig
+from cotfactory.flows.generate import _start_run
+from cotfactory.flows.run_state import import_prompt_files, run_totals, select_prompts
+from cotfactory.flows.shards import SHARD_FLOW, merge_shards, seed_shard, shard_ref, shard_run, split
+from cotfactory.storage import Store
+from cotfactory.storage.shard_merge import ShardRef, is_merged, record_shard
+
+DEPLOYMENT = "shards"
+POLL_S = 2.0
+
+
+@dataclass
+class ShardedRun:
+    """How a sharded run ended: its status, the shards merged by this call, those that failed and why."""
+
+    run_id: str
+    status: str
+    merged: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    samples: int = 0
+    accepted: int = 0
+
+
+def prepare_shards(config: RunConfig, shards: int) -> tuple[str, list[ShardRef]]:
+    """Import and select the run's prompts in its store, record the run, and seed the store of every shard not
+    merged yet with its prompts; returns the run id and those shards."""
+    store = Store(config.db)
+    import_prompt_files(store, config.prompts)
+    with store.transaction() as con:
+        prompts = select_prompts(con, config.prompts)
+    run_id = _start_run(store, config)
+    parts = split(prompts, shards)
+    refs = [shard_ref(config, shard, shards) for shard in range(shards)]
+    with store.transaction(small=True) as con:
+        pending = [ref for ref in refs if not is_merged(con, ref)]
+    for ref in pending:
+        seed_shard(config, ref, parts[ref.shard])
+    with store.transaction(small=True) as con:
+        for ref in pending:
+            record_shard(con, ref, state="PENDING", prompts=len(parts[ref.shard]))
+    return run_id, pending
+
+
+def apply_deployment(work_pool: str) -> UUID:
+    """Create or update the shard flow's deployment on the work pool (its entrypoint is the installed module,
+    so a worker needs cotfactory installed and nothing else)."""
+    from prefect.deployments.runner import EntrypointType
+
+    deployment = shard_run.to_deployment(
+        name=DEPLOYMENT, work_pool_name=work_pool, entrypoint_type=EntrypointType.MODULE_PATH
+    )
+    return deployment.apply()
+
+
+def submit(config: RunConfig, deployment_id: UUID, pending: list[ShardRef]) -> dict[int, UUID]:
+    """One flow run per shard, scheduled on the pool; their parameters are JSON alone."""
+    from prefect.deployments import run_deployment
+
+    table = config.as_json()
+    flow_runs = {}
+    for ref in pending:
+        flow_run = run_deployment(
+            deployment_id,
+            parameters={"config": table, "shard": ref.shard, "shards": ref.shards},
+            flow_run_name=f"{ref.run_id}-shard-{ref.shard}-of-{ref.shards}",
+            timeout=0,
+        )
+        flow_runs[ref.shard] = flow_run.id
+    return flow_runs
+
+
+def wait_and_merge(
+    config: RunConfig,
+    pending: list[ShardRef],
+    flow_runs: dict[int, UUID],
+    *,
+    poll_s: float = POLL_S,
+    on_state: Callable[[ShardRef, str], None] | None = None,
+) -> ShardedRun:
+    """Follow the shards' flow runs until each ends; merge each completed shard as soon as it completes."""
+    from prefect.client.orchestration import get_client
+
+    store = Store(config.db)
+    result = ShardedRun(config.run_id(), "running")
+    waiting = {ref.shard: ref for ref in pending}
+    seen: dict[int, str] = {}
+    with get_client(sync_client=True) as client:
+        while waiting:
+            for shard, ref in list(waiting.items()):
+                state = client.read_flow_run(flow_runs[shard]).state
+                name = state.name if state is not None else "PENDING"
+                if seen.get(shard) != name:  # Prefect's state, as `status` shows it
+                    seen[shard] = name
+                    with store.transaction(small=True) as con:
+                        record_shard(con, ref, state=name, flow_run_id=str(flow_runs[shard]))
+                    if on_state is not None:
+                        on_state(ref, name)
+                if state is None or not state.is_final():
+                    continue
+                del waiting[shard]
+                if state.is_completed():
+                    merge_shards(config, [ref])
+                    result.merged.append(shard)
+                else:
+                    result.failed[shard] = f"{name}: {state.message or 'no message'}"
+            if waiting:
+                time.sleep(poll_s)  # polling Prefect's API, as run_deployment itself does
+    return result
+
+
+def run_sharded(
+    config: RunConfig,
+    *,
+    poll_s: float = POLL_S,
+    on_state: Callable[[ShardRef, str], None] | None = None,
+) -> ShardedRun:
+    """The whole sharded run: `[cluster] shards` flow runs on `[cluster] work_pool`, merged into `config.db`."""
+    if config.cluster.work_pool is None:
+        raise ValueError("a sharded run needs a work pool ([cluster] work_pool or --work-pool)")
+    shards = config.cluster.shards
+    run_id, pending = prepare_shards(config, shards)
+    result = ShardedRun(run_id, "running")
+    if pending:
+        flow_runs = submit(config, apply_deployment(config.cluster.work_pool), pending)
+        result = wait_and_merge(config, pending, flow_runs, poll_s=poll_s, on_state=on_state)
+    result.status = "failed" if result.failed else "completed"
+    store = Store(config.db)
+    store.finish_run(run_id, result.status)  # type: ignore[arg-type]
+    with store.transaction(small=True) as con:
+        result.samples, result.accepted = run_totals(con, run_id)
+    return result
+
+
+__all__ = ["SHARD_FLOW", "ShardedRun", "prepare_shards", "run_sharded"]
