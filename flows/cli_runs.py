@@ -25,6 +25,12 @@ def run_command(
     verbose: Annotated[
         bool, typer.Option(help="Show Prefect's, vLLM's and other libraries' messages on the terminal.")
     ] = False,
+    shards: Annotated[
+        int | None, typer.Option(min=1, help="Split the run into this many shards ([cluster] shards).")
+    ] = None,
+    work_pool: Annotated[
+        str | None, typer.Option(help="Run the shards as flow runs on this Prefect work pool ([cluster] work_pool).")
+    ] = None,
 ) -> None:
     """Rejection sampling: sample, check and store until each prompt has its target of accepted samples or has
     used its rounds. Rerunning the same config continues where the store says the run stands. Ctrl-C stops
@@ -32,6 +38,14 @@ def run_command(
     from cotfactory.flows.config import load_config
 
     run_config = load_config(config, db=db)  # every config problem is reported before any work starts
+    cluster = run_config.cluster.model_copy(
+        update={k: v for k, v in {"shards": shards, "work_pool": work_pool}.items() if v is not None}
+    )
+    if cluster.work_pool is not None:
+        _run_sharded(run_config.model_copy(update={"cluster": cluster}))
+        return
+    if cluster.shards > 1:
+        raise CotfactoryError("a sharded run needs a Prefect work pool: --work-pool POOL or [cluster] work_pool")
     # Prefect's temporary server reports usage, which fails with an ERROR line on machines offline
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The first start of Prefect's temporary server creates its database (20-40 s on 2 busy cores), longer
@@ -70,6 +84,21 @@ def _run_with_progress(config: Path, run_config: "RunConfig") -> "RunSummary":
     return summary
 
 
+def _run_sharded(run_config: "RunConfig") -> None:
+    from cotfactory.flows.shard_pool import run_sharded
+
+    cluster = run_config.cluster
+    typer.echo(f"run {run_config.run_id()}: {cluster.shards} shards on work pool {cluster.work_pool!r}", err=True)
+    result = run_sharded(run_config, on_state=lambda ref, state: typer.echo(f"shard {ref.shard}: {state}", err=True))
+    typer.echo(
+        f"run {result.run_id} {result.status}: {result.samples:,} samples, {result.accepted:,} accepted", err=True
+    )
+    if result.failed:
+        for shard, why in sorted(result.failed.items()):
+            typer.echo(f"shard {shard} of {cluster.shards} failed ({why}); rerun the command to resume it", err=True)
+        raise typer.Exit(1)
+
+
 def status(
     run_id: Annotated[str | None, typer.Argument(help="A run id; default: every run, newest first.")] = None,
     db: DbOption = Path(DEFAULT_DB),
@@ -77,6 +106,7 @@ def status(
     """Where runs stand, read from the store: samples, accepted, rounds and, for one run, its rounds, its
     servers (an HTTP sampler's requests, sequences and failures per endpoint) and its funnel."""
     from cotfactory.flows.run_state import ENDPOINTS_OF_RUN, ROUNDS_OF_RUN, RUNS_OVERVIEW
+    from cotfactory.flows.shard_pool import SHARDS_OF_RUN
 
     if run_id is None:
         print_frame(query(RUNS_OVERVIEW + " ORDER BY r.started_at DESC", db), title="runs", max_rows=100)
@@ -86,6 +116,9 @@ def status(
         raise CotfactoryError(f"{db} holds no run {run_id!r}; `cotfactory status` lists the runs")
     print_frame(overview, title=f"run {run_id}")
     print_frame(query(ROUNDS_OF_RUN, db, params=[run_id]), title="rounds", max_rows=100)
+    shards = query(SHARDS_OF_RUN, db, params=[run_id])
+    if not shards.is_empty():  # a run split over a work pool
+        print_frame(shards, title="shards", max_rows=100)
     endpoints = query(ENDPOINTS_OF_RUN, db, params=[run_id])
     if not endpoints.is_empty():  # an HTTP sampler's servers
         print_frame(endpoints, title="servers", max_rows=100)

@@ -19,6 +19,11 @@ from cotfactory.storage import Store
 from cotfactory.storage.shard_merge import ShardRef, is_merged, record_shard
 
 DEPLOYMENT = "shards"
+# `status RUN`: each shard's last Prefect state and counts (as of its merge, or of the coordinator's last look)
+SHARDS_OF_RUN = (
+    "SELECT shard, shards, state, prompts, prompts_sampled, samples, accepted, completion_tokens AS tokens, "
+    "merged_at IS NOT NULL AS merged, flow_run_id FROM run_shards WHERE run_id = ? ORDER BY shards, shard"
+)
 POLL_S = 2.0
 
 

@@ -1,0 +1,188 @@
+"""A run sharded over a real Prefect work pool: `prefect server start` on a free port, a process work pool with
+two `prefect worker start` processes, `cotfactory run --shards 4 --work-pool`, a shard's flow run killed with
+SIGKILL mid-shard; the rerun resumes only what is missing, and the merged store equals a one-process run's."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import cli, rows
+from openai_server import OpenAIServer
+from run_configs import write_config
+
+from cotfactory.flows.config import load_config
+from cotfactory.flows.shards import merge_shards, shard_ref
+
+POOL = "cotfactory-test-pool"
+
+
+def answer(body: dict[str, Any], index: int) -> dict[str, Any]:
+    """A trace per problem, seed and index; one in three leaves its think tag open (rejected)."""
+    problem = body["messages"][-1]["content"]
+    seed = body.get("seed", 0) + index
+    close = "" if seed % 3 == 0 else "</think>"
+    return {"role": "assistant", "content": f"<think>{problem} worked out with seed {seed}{close}\n\\boxed{{{seed}}}"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process under `pid`, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
+
+
+@contextmanager
+def processes(env: dict[str, str]) -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes started in sessions of their own, each stopped with everything under it at the end."""
+    started: list[subprocess.Popen[str]] = []
+    try:
+        yield started
+    finally:
+        for process in started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+
+
+def start(started: list, env: dict[str, str], *args: str, log: Path) -> subprocess.Popen[str]:
+    out = log.open("w")
+    process = subprocess.Popen(
+        list(args), env=env, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=log.parent
+    )
+    started.append(process)
+    return process
+
+
+def wait_healthy(url: str, server: subprocess.Popen[str], log: Path) -> None:
+    """Until the server answers its health check (it creates its database first), or dies."""
+    import time
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert server.poll() is None, log.read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)  # polling a starting server's readiness
+    raise AssertionError("prefect server did not start: " + log.read_text()[-3000:])
+
+
+def sharded_config(folder: Path, url: str, db: str) -> Path:
+    prompts = "".join(json.dumps({"problem": f"What is {i} + {i}?", "answer": str(2 * i)}) + "\n" for i in range(12))
+    (folder / "prompts.jsonl").write_text(prompts)
+    config = {
+        "name": "pool",
+        "db": db,
+        "samples_per_round": 2,
+        "target_accepted": 2,
+        "max_rounds": 2,
+        "batch_size": 1,
+        "prompts": {"files": ["prompts.jsonl"], "source": "sums", "language": "en"},
+        "sampler": {"kind": "openai", "base_url": url, "model": "r1-test", "timeout_s": 300, "max_retries": 0},
+        "checks": ["think_format", "non_empty"],
+        "checking": {"workers": 1},
+        "cluster": {"shard_dir": "shards"},
+    }
+    return write_config(folder, config, f"{db}.toml")
+
+
+OUTCOMES = "SELECT sample_id, prompt_id, round, accepted, reject_check, reject_reason FROM outcomes ORDER BY 1"
+
+
+@pytest.mark.slow
+def test_a_run_sharded_over_a_work_pool_survives_a_killed_shard_and_equals_one_process(tmp_path: Path) -> None:
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+    }
+    prefect = [sys.executable, "-m", "prefect"]
+    with OpenAIServer(answer) as server, processes(env) as started:
+        server_process = start(started, env, *prefect, "server", "start", "--host", "127.0.0.1", "--port",
+                               str(port), log=tmp_path / "server.log")  # fmt: skip
+        wait_healthy(api, server_process, tmp_path / "server.log")
+        made = subprocess.run([*prefect, "work-pool", "create", POOL, "--type", "process"], env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        workers = [
+            start(started, env, *prefect, "worker", "start", "--pool", POOL, "--type", "process",
+                  log=tmp_path / f"worker-{i}.log")
+            for i in range(2)
+        ]  # fmt: skip
+        config = sharded_config(tmp_path, server.url, "sharded.duckdb")
+        run = [*cli(), "run", str(config), "--shards", "4", "--work-pool", POOL]
+
+        server.hold_after = 6  # a few rounds stored, then every request waits: the shards are mid-way
+        server.hold = threading.Event()
+        first = start(started, env, *run, log=tmp_path / "first.log")
+        assert server.held.wait(timeout=300), (tmp_path / "first.log").read_text()[-3000:]
+        killed = [pid for worker in workers for pid in descendants(worker.pid)][:1]
+        assert killed, "a worker runs a shard's flow run"
+        for pid in [killed[0], *descendants(killed[0])]:
+            os.kill(pid, signal.SIGKILL)  # the flow run's process and its check workers, not the worker
+        server.hold.set()
+        assert first.wait(timeout=300) == 1, (tmp_path / "first.log").read_text()[-3000:]
+        first_log = (tmp_path / "first.log").read_text()
+        failed = sorted(int(line.split()[1]) for line in first_log.splitlines() if "failed (" in line)
+        assert len(failed) >= 1, first_log
+        sharded = load_config(config)
+        merged = rows(sharded.db, "SELECT shard FROM run_shards WHERE merged_at IS NOT NULL ORDER BY 1")
+        assert [m for (m,) in merged] == [s for s in range(4) if s not in failed], "the others are merged"
+        assert rows(sharded.db, "SELECT status FROM runs") == [("failed",)]
+
+        second = start(started, env, *run, log=tmp_path / "second.log")
+        assert second.wait(timeout=300) == 0, (tmp_path / "second.log").read_text()[-3000:]
+        submitted = {line.split()[1] for line in (tmp_path / "second.log").read_text().splitlines()
+                     if line.startswith("shard ")}  # fmt: skip
+        assert submitted == {f"{s}:" for s in failed}, "the rerun submits only the missing shards"
+        assert rows(sharded.db, "SELECT status FROM runs") == [("completed",)]
+
+        alone = sharded_config(tmp_path, server.url, "alone.duckdb")
+        done = subprocess.run([*cli(), "run", str(alone)], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    one = load_config(alone)
+    assert rows(sharded.db, OUTCOMES) == rows(one.db, OUTCOMES), "the same outcomes as one process"
+    assert rows(sharded.db, "SELECT count(*), count(DISTINCT (prompt_id, round)) FROM run_rounds") == rows(
+        one.db, "SELECT count(*), count(DISTINCT (prompt_id, round)) FROM run_rounds"
+    )
+    ((samples, accepted),) = rows(sharded.db, "SELECT sum(samples), sum(accepted) FROM run_shards")
+    assert rows(sharded.db, "SELECT count(*), count(*) FILTER (WHERE accepted) FROM outcomes") == [
+        (samples, accepted)
+    ], "the shards' counts add up to the run's"
+    before = rows(sharded.db, OUTCOMES)
+    again = merge_shards(sharded, [shard_ref(sharded, shard, 4) for shard in range(4)])
+    assert not any(m.merged_now for m in again) and rows(sharded.db, OUTCOMES) == before
