@@ -19,6 +19,9 @@ from cotfactory.storage import Store
 from cotfactory.storage.shard_merge import ShardRef, is_merged, record_shard
 
 DEPLOYMENT = "shards"
+CRASH_RERUN = "cotfactory-shard-crash-rerun"
+# A crashed shard that Prefect has not rescheduled within this time is failed for good (no automations service).
+CRASH_GRACE_S = 120.0
 # `status RUN`: each shard's last Prefect state and counts (as of its merge, or of the coordinator's last look)
 SHARDS_OF_RUN = (
     "SELECT shard, shards, state, prompts, prompts_sampled, samples, accepted, completion_tokens AS tokens, "
@@ -70,6 +73,38 @@ def apply_deployment(work_pool: str) -> UUID:
     return deployment.apply()
 
 
+def apply_crash_rerun(deployment_id: UUID) -> None:
+    """Create or update the automation by which Prefect reschedules a crashed shard flow run (its process killed,
+    its node gone): flow `retries` cover a shard that raises, this covers one that dies. The shard flow itself
+    stops after `MAX_ATTEMPTS` runs, so a shard that always dies ends failed."""
+    from datetime import timedelta
+
+    from prefect.automations import Automation, ChangeFlowRunState, EventTrigger
+    from prefect.client.schemas.objects import StateType
+
+    automation = Automation(
+        name=CRASH_RERUN,
+        description="Reschedule a crashed cotfactory shard; it resumes from its store.",
+        trigger=EventTrigger(
+            expect={"prefect.flow-run.Crashed"},
+            match_related={"prefect.resource.id": f"prefect.deployment.{deployment_id}"},
+            for_each={"prefect.resource.id"},
+            posture="Reactive",
+            threshold=1,
+            within=timedelta(0),
+        ),
+        actions=[ChangeFlowRunState(state=StateType.SCHEDULED, name="AwaitingRetry", force=True,
+                                    message="rescheduled after a crash; resumes from the shard's store")],
+    )  # fmt: skip
+    try:
+        existing = Automation.read(name=CRASH_RERUN)
+    except ValueError:
+        automation.create()
+        return
+    automation.id = existing.id
+    automation.update()
+
+
 def submit(config: RunConfig, deployment_id: UUID, pending: list[ShardRef]) -> dict[int, UUID]:
     """One flow run per shard, scheduled on the pool; their parameters are JSON alone."""
     from prefect.deployments import run_deployment
@@ -102,6 +137,7 @@ def wait_and_merge(
     result = ShardedRun(config.run_id(), "running")
     waiting = {ref.shard: ref for ref in pending}
     seen: dict[int, str] = {}
+    crashed_at: dict[int, float] = {}
     with get_client(sync_client=True) as client:
         while waiting:
             for shard, ref in list(waiting.items()):
@@ -113,6 +149,12 @@ def wait_and_merge(
                         record_shard(con, ref, state=name, flow_run_id=str(flow_runs[shard]))
                     if on_state is not None:
                         on_state(ref, name)
+                if state is not None and state.is_crashed():  # Prefect reschedules it (`apply_crash_rerun`)
+                    since = crashed_at.setdefault(shard, time.monotonic())
+                    if time.monotonic() - since < CRASH_GRACE_S:
+                        continue
+                else:
+                    crashed_at.pop(shard, None)
                 if state is None or not state.is_final():
                     continue
                 del waiting[shard]
@@ -139,7 +181,9 @@ def run_sharded(
     run_id, pending = prepare_shards(config, shards)
     result = ShardedRun(run_id, "running")
     if pending:
-        flow_runs = submit(config, apply_deployment(config.cluster.work_pool), pending)
+        deployment_id = apply_deployment(config.cluster.work_pool)
+        apply_crash_rerun(deployment_id)
+        flow_runs = submit(config, deployment_id, pending)
         result = wait_and_merge(config, pending, flow_runs, poll_s=poll_s, on_state=on_state)
     result.status = "failed" if result.failed else "completed"
     store = Store(config.db)

@@ -25,6 +25,8 @@ from cotfactory.storage.shard_merge import Merged, ShardRef, attach_read_only, m
 from cotfactory.storage.store import insert
 
 SHARD_FLOW = "cotfactory-shard"
+# Runs of one shard's flow run, counted by Prefect over its retries and its reschedules after crashes.
+MAX_ATTEMPTS = 5
 
 
 def shard_of(prompt_id: str, shards: int) -> int:
@@ -109,6 +111,11 @@ def sample_shard(config: RunConfig, shard: int, shards: int) -> ShardResult:
 def shard_run(config: dict[str, Any], shard: int, shards: int) -> dict[str, Any]:
     """One shard of a run, as a work pool's worker starts it: JSON parameters only. Prefect's retries rerun it
     after a failure, and the rerun resumes from the shard's store."""
+    from prefect.runtime import flow_run
+    from prefect.states import Failed
+
+    if flow_run.run_count > MAX_ATTEMPTS:  # a shard that keeps dying: failed for good, not rescheduled again
+        return Failed(message=f"shard {shard} of {shards} ran {MAX_ATTEMPTS} times without completing")  # type: ignore[return-value]
     result = sample_shard(as_config(config), shard, shards)
     if result.status != "completed":
         raise RuntimeError(f"shard {shard} of {shards} ended {result.status}")
