@@ -85,17 +85,22 @@ def _run_with_progress(config: Path, run_config: "RunConfig") -> "RunSummary":
 
 
 def _run_sharded(run_config: "RunConfig") -> None:
+    from rich.console import Console
+
+    from cotfactory.flows.progress import ProgressBar
     from cotfactory.flows.shard_pool import run_sharded
 
-    cluster = run_config.cluster
-    typer.echo(f"run {run_config.run_id()}: {cluster.shards} shards on work pool {cluster.work_pool!r}", err=True)
-    result = run_sharded(run_config, on_state=lambda ref, state: typer.echo(f"shard {ref.shard}: {state}", err=True))
-    typer.echo(
-        f"run {result.run_id} {result.status}: {result.samples:,} samples, {result.accepted:,} accepted", err=True
-    )
+    console, cluster = Console(stderr=True), run_config.cluster
+    console.print(f"run {run_config.run_id()}: {cluster.shards} shards on work pool {cluster.work_pool!r}")
+    with ProgressBar(console) as bar:  # counts every shard: the merged ones and the others' own stores
+        result = run_sharded(run_config, on_state=lambda ref, state: console.print(f"shard {ref.shard}: {state}"),
+                             on_progress=bar)  # fmt: skip
+    console.print(f"run {result.run_id} {result.status}: {result.samples:,} samples, {result.accepted:,} accepted")
+    for shard, why in sorted(result.failed.items()):
+        console.print(
+            f"shard {shard} of {cluster.shards} failed ({why}); rerun the command to resume it", soft_wrap=True
+        )
     if result.failed:
-        for shard, why in sorted(result.failed.items()):
-            typer.echo(f"shard {shard} of {cluster.shards} failed ({why}); rerun the command to resume it", err=True)
         raise typer.Exit(1)
 
 

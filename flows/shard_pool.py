@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from cotfactory.flows.config import RunConfig
+from cotfactory.flows.continuous import RunProgress
 from cotfactory.flows.generate import _start_run
 from cotfactory.flows.run_state import import_prompt_files, run_totals, select_prompts
+from cotfactory.flows.shard_progress import ShardedProgress
 from cotfactory.flows.shards import SHARD_FLOW, merge_shards, seed_shard, shard_ref, shard_run, split
 from cotfactory.storage import Store
 from cotfactory.storage.shard_merge import ShardRef, is_merged, record_shard
@@ -42,9 +44,9 @@ class ShardedRun:
     accepted: int = 0
 
 
-def prepare_shards(config: RunConfig, shards: int) -> tuple[str, list[ShardRef]]:
+def prepare_shards(config: RunConfig, shards: int) -> tuple[str, list[ShardRef], int]:
     """Import and select the run's prompts in its store, record the run, and seed the store of every shard not
-    merged yet with its prompts; returns the run id and those shards."""
+    merged yet with its prompts; returns the run id, those shards and the run's number of prompts."""
     store = Store(config.db)
     import_prompt_files(store, config.prompts)
     with store.transaction() as con:
@@ -59,7 +61,7 @@ def prepare_shards(config: RunConfig, shards: int) -> tuple[str, list[ShardRef]]
     with store.transaction(small=True) as con:
         for ref in pending:
             record_shard(con, ref, state="PENDING", prompts=len(parts[ref.shard]))
-    return run_id, pending
+    return run_id, pending, len(prompts)
 
 
 def apply_deployment(work_pool: str) -> UUID:
@@ -129,6 +131,8 @@ def wait_and_merge(
     *,
     poll_s: float = POLL_S,
     on_state: Callable[[ShardRef, str], None] | None = None,
+    progress: ShardedProgress | None = None,
+    on_progress: Callable[[RunProgress], None] | None = None,
 ) -> ShardedRun:
     """Follow the shards' flow runs until each ends; merge each completed shard as soon as it completes."""
     from prefect.client.orchestration import get_client
@@ -161,11 +165,28 @@ def wait_and_merge(
                 if state.is_completed():
                     merge_shards(config, [ref])
                     result.merged.append(shard)
+                    if progress is not None:
+                        progress.merged(shard)
                 else:
                     result.failed[shard] = f"{name}: {state.message or 'no message'}"
+            if progress is not None:
+                run_progress = progress.update()
+                _record_counts(store, progress, seen)
+                if on_progress is not None:
+                    on_progress(run_progress)
             if waiting:
                 time.sleep(poll_s)  # polling Prefect's API, as run_deployment itself does
     return result
+
+
+def _record_counts(store: Store, progress: ShardedProgress, states: dict[int, str]) -> None:
+    """The live counts of the shards not merged, into `run_shards` when they changed (`status` shows them)."""
+    changed = progress.changed()
+    if changed:
+        with store.transaction(small=True) as con:
+            for shard, counts in changed.items():
+                ref = progress.refs[shard]
+                record_shard(con, ref, state=states.get(shard, "PENDING"), counts=counts)
 
 
 def run_sharded(
@@ -173,18 +194,22 @@ def run_sharded(
     *,
     poll_s: float = POLL_S,
     on_state: Callable[[ShardRef, str], None] | None = None,
+    on_progress: Callable[[RunProgress], None] | None = None,
 ) -> ShardedRun:
     """The whole sharded run: `[cluster] shards` flow runs on `[cluster] work_pool`, merged into `config.db`."""
     if config.cluster.work_pool is None:
         raise ValueError("a sharded run needs a work pool ([cluster] work_pool or --work-pool)")
     shards = config.cluster.shards
-    run_id, pending = prepare_shards(config, shards)
+    run_id, pending, prompts = prepare_shards(config, shards)
     result = ShardedRun(run_id, "running")
     if pending:
         deployment_id = apply_deployment(config.cluster.work_pool)
         apply_crash_rerun(deployment_id)
         flow_runs = submit(config, deployment_id, pending)
-        result = wait_and_merge(config, pending, flow_runs, poll_s=poll_s, on_state=on_state)
+        progress = ShardedProgress(config, pending, prompts)
+        result = wait_and_merge(
+            config, pending, flow_runs, poll_s=poll_s, on_state=on_state, progress=progress, on_progress=on_progress
+        )
     result.status = "failed" if result.failed else "completed"
     store = Store(config.db)
     store.finish_run(run_id, result.status)  # type: ignore[arg-type]

@@ -61,7 +61,7 @@ def near_duplicate_run(folder: Path) -> Path:
 
 def sample_shards(config: RunConfig) -> None:
     """What the pool's workers do: each shard samples into its own store."""
-    _, pending = prepare_shards(config, config.cluster.shards)
+    _, pending, _ = prepare_shards(config, config.cluster.shards)
     with controlling(on_progress=lambda progress: None):
         for ref in pending:
             result = sample_shard(config, ref.shard, ref.shards)
@@ -155,3 +155,23 @@ def test_a_prompt_lands_in_the_same_shard_whatever_else_is_sharded(shards: int) 
     assert set(alone) == set(range(shards)), "every shard gets prompts"
     counts = [alone.count(s) for s in range(shards)]
     assert max(counts) < 1.5 * len(ids) / shards + 10, counts
+
+
+def test_the_run_s_progress_counts_every_shard_merged_or_not(tmp_path: Path) -> None:
+    from cotfactory.flows.shard_progress import ShardedProgress
+
+    config = load_config(near_duplicate_run(tmp_path))
+    sample_shards(config)
+    refs = [shard_ref(config, shard, 2) for shard in range(2)]
+    progress = ShardedProgress(config, refs, prompts_total=2)
+    before = progress.update()
+    assert (before.prompts_finished, before.samples, before.accepted) == (2, 2, 2), "each shard kept its own"
+    assert set(progress.changed()) == {0, 1} and progress.changed() == {}
+    merge_shards(config, refs[:1])
+    progress.merged(0)
+    middle = progress.update()
+    assert (middle.prompts_finished, middle.samples, middle.accepted) == (2, 2, 2)
+    merge_shards(config, refs[1:])
+    progress.merged(1)
+    after = progress.update()
+    assert (after.samples, after.accepted) == (2, 1), "the near duplicate counted once merged"
