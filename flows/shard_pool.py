@@ -9,15 +9,18 @@ only the shards not merged yet, and each resumes from its own store.
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from uuid import UUID
 
 from cotfactory.flows.config import RunConfig
 from cotfactory.flows.continuous import RunProgress
 from cotfactory.flows.generate import _start_run
+from cotfactory.flows.report import report_artifact
 from cotfactory.flows.run_state import import_prompt_files, run_totals, select_prompts
 from cotfactory.flows.shard_progress import ShardedProgress
 from cotfactory.flows.shards import SHARD_FLOW, merge_shards, seed_shard, shard_ref, shard_run, split
 from cotfactory.storage import Store
+from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.shard_merge import ShardRef, is_merged, record_shard
 
 DEPLOYMENT = "shards"
@@ -42,6 +45,8 @@ class ShardedRun:
     failed: dict[int, str] = field(default_factory=dict)
     samples: int = 0
     accepted: int = 0
+    report: Path | None = None
+    report_error: str | None = None
 
 
 def prepare_shards(config: RunConfig, shards: int) -> tuple[str, list[ShardRef], int]:
@@ -215,6 +220,10 @@ def run_sharded(
     store.finish_run(run_id, result.status)  # type: ignore[arg-type]
     with store.transaction(small=True) as con:
         result.samples, result.accepted = run_totals(con, run_id)
+    try:  # the run is stored; a report that cannot be written is said, not raised
+        result.report = report_artifact(config.db, run_id)
+    except (OSError, CotfactoryError) as error:
+        result.report_error = str(error)
     return result
 
 

@@ -8,6 +8,7 @@ may be decided again against the run's store (`rejudge`: the steps that judge ag
 across shards) before the transaction commits.
 """
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from cotfactory.storage.connection import limit_memory
 from cotfactory.storage.errors import StoreError
 from cotfactory.storage.migrations import LATEST_VERSION
 from cotfactory.storage.records import VerdictRecord, utc_now
@@ -41,6 +43,8 @@ class Redecided:
     reject_reason: str | None
     verdicts: list[VerdictRecord]
 
+
+MERGE_MEMORY_LIMIT = os.environ.get("COTFACTORY_MERGE_MEMORY", "256MB")
 
 # Given the transaction and the ids of the newly merged accepted samples in the shard's order, what changes.
 Rejudge = Callable[[duckdb.DuckDBPyConnection, Sequence[str]], list[Redecided]]
@@ -206,6 +210,8 @@ def merge_shard(
     """Merge one shard's store into `store` in one transaction, unless it has been merged already.
     `before_commit` runs inside the transaction after every row is written (a test stops the process there)."""
     with store.transaction() as con:
+        # a shard's rows stream from the attached file; DuckDB spills what does not fit rather than growing
+        limit_memory(con, MERGE_MEMORY_LIMIT)
         if is_merged(con, shard):
             return Merged(shard, merged_now=False)
         attach_read_only(con, shard.store)

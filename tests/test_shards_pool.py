@@ -5,19 +5,16 @@ SIGKILL mid-shard; the rerun resumes only what is missing, and the merged store 
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import cli, rows
 from openai_server import OpenAIServer
+from prefect_pool import descendants, flow_run_of, local_pool
 from run_configs import write_config
 
 from cotfactory.flows.config import load_config
@@ -37,68 +34,6 @@ def answer(body: dict[str, Any], index: int) -> dict[str, Any]:
     seed = body.get("seed", 0) + index
     close = "" if seed % 3 == 0 else "</think>"
     return {"role": "assistant", "content": f"<think>{problem} worked out with seed {seed}{close}\n\\boxed{{{seed}}}"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process under `pid`, read from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], list(children.get(pid, []))
-    while todo:
-        child = todo.pop()
-        found.append(child)
-        todo.extend(children.get(child, []))
-    return found
-
-
-@contextmanager
-def processes(env: dict[str, str]) -> Iterator[list[subprocess.Popen[str]]]:
-    """Processes started in sessions of their own, each stopped with everything under it at the end."""
-    started: list[subprocess.Popen[str]] = []
-    try:
-        yield started
-    finally:
-        for process in started:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=60)
-
-
-def start(started: list, env: dict[str, str], *args: str, log: Path) -> subprocess.Popen[str]:
-    out = log.open("w")
-    process = subprocess.Popen(
-        list(args), env=env, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=log.parent
-    )
-    started.append(process)
-    return process
-
-
-def wait_healthy(url: str, server: subprocess.Popen[str], log: Path) -> None:
-    """Until the server answers its health check (it creates its database first), or dies."""
-    import time
-
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert server.poll() is None, log.read_text()[-3000:]
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)  # polling a starting server's readiness
-    raise AssertionError("prefect server did not start: " + log.read_text()[-3000:])
 
 
 def sharded_config(folder: Path, url: str, db: str, name: str = "pool") -> Path:
@@ -129,50 +64,33 @@ def shard_lines(log: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_a_run_sharded_over_a_work_pool_survives_a_killed_shard_and_resumes_a_failed_one(tmp_path: Path) -> None:
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_API_URL": api,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-    }
-    prefect = [sys.executable, "-m", "prefect"]
-    with OpenAIServer(answer) as server, processes(env) as started:
-        server_process = start(started, env, *prefect, "server", "start", "--host", "127.0.0.1", "--port",
-                               str(port), log=tmp_path / "server.log")  # fmt: skip
-        wait_healthy(api, server_process, tmp_path / "server.log")
-        made = subprocess.run([*prefect, "work-pool", "create", POOL, "--type", "process"], env=env,
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
-        assert made.returncode == 0, made.stderr
-        workers = [
-            start(started, env, *prefect, "worker", "start", "--pool", POOL, "--type", "process",
-                  log=tmp_path / f"worker-{i}.log")
-            for i in range(2)
-        ]  # fmt: skip
-
+    with OpenAIServer(answer) as server, local_pool(tmp_path, POOL) as pool:
+        env, api = pool.env, pool.api
+        start = pool.start
         # 1. A shard's flow run killed mid-shard: Prefect reschedules it, it resumes from its store.
         config = sharded_config(tmp_path, server.url, "sharded.duckdb")
         run = [*cli(), "run", str(config), "--shards", "4", "--work-pool", POOL]
         server.hold_after = 6  # a few rounds stored, then every request waits: the shards are mid-way
         server.hold = threading.Event()
-        first = start(started, env, *run, log=tmp_path / "first.log")
+        first = start(*run, log="first.log")
         assert server.held.wait(timeout=300), (tmp_path / "first.log").read_text()[-3000:]
-        killed = [pid for worker in workers for pid in descendants(worker.pid)][:1]
+        killed = pool.flow_run_processes()[:1]
         assert killed, "a worker runs a shard's flow run"
+        killed_run = flow_run_of(killed[0])
         for pid in [killed[0], *descendants(killed[0])]:
             os.kill(pid, signal.SIGKILL)  # the flow run's process and its check workers, not the worker
         server.hold.set()
         assert first.wait(timeout=300) == 0, (tmp_path / "first.log").read_text()[-3000:]
         states = shard_lines(tmp_path / "first.log")
-        rescheduled = {line.split()[1] for line in states if line.endswith(": AwaitingRetry")}
-        assert len(rescheduled) == 1, states  # the coordinator may not see the short-lived Crashed state
-        (shard,) = rescheduled
-        assert states.index(f"shard {shard} AwaitingRetry") < states.index(f"shard {shard} Completed"), states
-        worker_logs = "".join((tmp_path / f"worker-{i}.log").read_text() for i in range(2))
-        assert "as crashed" in worker_logs, "its worker reported the kill as a crash, and Prefect rescheduled it"
         sharded = load_config(config)
+        ((shard,),) = rows(sharded.db, "SELECT shard FROM run_shards WHERE flow_run_id = ?", [killed_run])
+        states = [line for line in shard_lines(tmp_path / "first.log") if line.startswith(f"shard {shard}:")]
+        assert states[-1] == f"shard {shard}: Completed", states
+        worker_logs = "".join((tmp_path / f"worker-{i}.log").read_text() for i in range(2))
+        assert "as crashed" in worker_logs, "its worker reported the kill as a crash"
+        with urllib.request.urlopen(f"{api}/flow_runs/{killed_run}", timeout=30) as reply:
+            flow_run = json.loads(reply.read())
+        assert (flow_run["state_type"], flow_run["run_count"]) == ("COMPLETED", 2), "Prefect ran it again"
         assert rows(sharded.db, "SELECT status FROM runs") == [("completed",)]
 
         # 2. A shard that fails for good (its server drops every request of one prompt): the others are
@@ -181,7 +99,7 @@ def test_a_run_sharded_over_a_work_pool_survives_a_killed_shard_and_resumes_a_fa
         BROKEN.add("What is 3 + 3?")
         other = sharded_config(tmp_path, server.url, "other.duckdb", name="pool-b")
         rerun = [*cli(), "run", str(other), "--shards", "4", "--work-pool", POOL]
-        failing = start(started, env, *rerun, log=tmp_path / "failing.log")
+        failing = start(*rerun, log="failing.log")
         assert failing.wait(timeout=300) == 1, (tmp_path / "failing.log").read_text()[-3000:]
         failed = [int(line.split()[1]) for line in shard_lines(tmp_path / "failing.log") if "failed (" in line]
         assert len(failed) == 1, (tmp_path / "failing.log").read_text()[-3000:]
@@ -190,7 +108,7 @@ def test_a_run_sharded_over_a_work_pool_survives_a_killed_shard_and_resumes_a_fa
         assert [m for (m,) in merged] == [s for s in range(4) if s not in failed], "the others are merged"
         assert rows(b.db, "SELECT status FROM runs") == [("failed",)]
         BROKEN.clear()
-        resumed = start(started, env, *rerun, log=tmp_path / "resumed.log")
+        resumed = start(*rerun, log="resumed.log")
         assert resumed.wait(timeout=300) == 0, (tmp_path / "resumed.log").read_text()[-3000:]
         submitted = {line.split()[1] for line in shard_lines(tmp_path / "resumed.log")}
         assert submitted == {f"{failed[0]}:"}, "the rerun submits only the missing shard"
