@@ -44,7 +44,13 @@ def _without(table: dict[str, Any], excluded: frozenset[str], prefix: str = "") 
         path = f"{prefix}{key}"
         if path in excluded:
             continue
-        kept[key] = _without(value, excluded, f"{path}.") if isinstance(value, dict) else value
+        if isinstance(value, dict):
+            inner = _without(value, excluded, f"{path}.")
+            if value and not inner:  # a table of settings all left out (`[cluster]`) is as if absent
+                continue
+            kept[key] = inner
+        else:
+            kept[key] = value
     return kept
 
 
