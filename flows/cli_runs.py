@@ -112,7 +112,7 @@ def status(
     """Where runs stand, read from the store: samples, accepted, rounds and, for one run, its rounds, its
     servers (an HTTP sampler's requests, sequences and failures per endpoint) and its funnel."""
     from cotfactory.flows.run_state import ENDPOINTS_OF_RUN, ROUNDS_OF_RUN, RUNS_OVERVIEW
-    from cotfactory.flows.shard_pool import SHARDS_OF_RUN
+    from cotfactory.storage.shard_merge import SHARDS_OF_RUN
 
     if run_id is None:
         print_frame(query(RUNS_OVERVIEW + " ORDER BY r.started_at DESC", db), title="runs", max_rows=100)

@@ -10,28 +10,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from uuid import UUID
+
+from prefect.exceptions import ObjectNotFound
 
 from cotfactory.flows.config import RunConfig
 from cotfactory.flows.continuous import RunProgress
 from cotfactory.flows.generate import _start_run
 from cotfactory.flows.report import report_artifact
 from cotfactory.flows.run_state import import_prompt_files, run_totals, select_prompts
+from cotfactory.flows.shard_deployment import apply_crash_rerun, apply_deployment
 from cotfactory.flows.shard_progress import ShardedProgress
-from cotfactory.flows.shards import SHARD_FLOW, merge_shards, seed_shard, shard_ref, shard_run, split
+from cotfactory.flows.shards import SHARD_FLOW, merge_shards, seed_shard, shard_ref, split
 from cotfactory.storage import Store
 from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.shard_merge import ShardRef, is_merged, record_shard
 
-DEPLOYMENT = "shards"
-CRASH_RERUN = "cotfactory-shard-crash-rerun"
 # A crashed shard that Prefect has not rescheduled within this time is failed for good (no automations service).
 CRASH_GRACE_S = 120.0
-# `status RUN`: each shard's last Prefect state and counts (as of its merge, or of the coordinator's last look)
-SHARDS_OF_RUN = (
-    "SELECT shard, shards, state, prompts, prompts_sampled, samples, accepted, completion_tokens AS tokens, "
-    "merged_at IS NOT NULL AS merged, flow_run_id FROM run_shards WHERE run_id = ? ORDER BY shards, shard"
-)
 POLL_S = 2.0
 
 
@@ -69,63 +66,44 @@ def prepare_shards(config: RunConfig, shards: int) -> tuple[str, list[ShardRef],
     return run_id, pending, len(prompts)
 
 
-def apply_deployment(work_pool: str) -> UUID:
-    """Create or update the shard flow's deployment on the work pool (its entrypoint is the installed module,
-    so a worker needs cotfactory installed and nothing else)."""
-    from prefect.deployments.runner import EntrypointType
-
-    deployment = shard_run.to_deployment(
-        name=DEPLOYMENT, work_pool_name=work_pool, entrypoint_type=EntrypointType.MODULE_PATH
-    )
-    return deployment.apply()
-
-
-def apply_crash_rerun(deployment_id: UUID) -> None:
-    """Create or update the automation by which Prefect reschedules a crashed shard flow run (its process killed,
-    its node gone): flow `retries` cover a shard that raises, this covers one that dies. The shard flow itself
-    stops after `MAX_ATTEMPTS` runs, so a shard that always dies ends failed."""
-    from datetime import timedelta
-
-    from prefect.automations import Automation, ChangeFlowRunState, EventTrigger
-    from prefect.client.schemas.objects import StateType
-
-    automation = Automation(
-        name=CRASH_RERUN,
-        description="Reschedule a crashed cotfactory shard; it resumes from its store.",
-        trigger=EventTrigger(
-            expect={"prefect.flow-run.Crashed"},
-            match_related={"prefect.resource.id": f"prefect.deployment.{deployment_id}"},
-            for_each={"prefect.resource.id"},
-            posture="Reactive",
-            threshold=1,
-            within=timedelta(0),
-        ),
-        actions=[ChangeFlowRunState(state=StateType.SCHEDULED, name="AwaitingRetry", force=True,
-                                    message="rescheduled after a crash; resumes from the shard's store")],
-    )  # fmt: skip
+def _live(client: Any, flow_run_id: str | None) -> bool:
+    """Whether a shard's flow run recorded by an earlier call still runs, or will (scheduled, rescheduled)."""
+    if flow_run_id is None:
+        return False
     try:
-        existing = Automation.read(name=CRASH_RERUN)
-    except ValueError:
-        automation.create()
-        return
-    automation.id = existing.id
-    automation.update()
+        state = client.read_flow_run(UUID(flow_run_id)).state
+    except ObjectNotFound:  # another Prefect server, or the run was deleted
+        return False
+    return state is not None and (not state.is_final() or state.is_crashed())
 
 
 def submit(config: RunConfig, deployment_id: UUID, pending: list[ShardRef]) -> dict[int, UUID]:
-    """One flow run per shard, scheduled on the pool; their parameters are JSON alone."""
+    """One flow run per shard, scheduled on the pool, its parameters JSON alone; a shard whose flow run from an
+    earlier call still runs is followed, not submitted again (two writers would sample it twice)."""
+    from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
     table = config.as_json()
-    flow_runs = {}
-    for ref in pending:
-        flow_run = run_deployment(
-            deployment_id,
-            parameters={"config": table, "shard": ref.shard, "shards": ref.shards},
-            flow_run_name=f"{ref.run_id}-shard-{ref.shard}-of-{ref.shards}",
-            timeout=0,
+    with Store(config.db).transaction(small=True) as con:
+        recorded = dict(
+            con.execute(
+                "SELECT shard, flow_run_id FROM run_shards WHERE run_id = ? AND shards = ?",
+                [config.run_id(), config.cluster.shards],
+            ).fetchall()
         )
-        flow_runs[ref.shard] = flow_run.id
+    flow_runs = {}
+    with get_client(sync_client=True) as client:
+        for ref in pending:
+            if _live(client, recorded.get(ref.shard)):
+                flow_runs[ref.shard] = UUID(recorded[ref.shard])
+                continue
+            flow_run = run_deployment(
+                deployment_id,
+                parameters={"config": table, "shard": ref.shard, "shards": ref.shards},
+                flow_run_name=f"{ref.run_id}-shard-{ref.shard}-of-{ref.shards}",
+                timeout=0,
+            )
+            flow_runs[ref.shard] = flow_run.id
     return flow_runs
 
 

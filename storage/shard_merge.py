@@ -44,6 +44,11 @@ class Redecided:
     verdicts: list[VerdictRecord]
 
 
+# `status RUN`: each shard's last Prefect state and counts (as of its merge, or of the coordinator's last look)
+SHARDS_OF_RUN = (
+    "SELECT shard, shards, state, prompts, prompts_sampled, samples, accepted, completion_tokens AS tokens, "
+    "merged_at IS NOT NULL AS merged, flow_run_id FROM run_shards WHERE run_id = ? ORDER BY shards, shard"
+)
 MERGE_MEMORY_LIMIT = os.environ.get("COTFACTORY_MERGE_MEMORY", "256MB")
 
 # Given the transaction and the ids of the newly merged accepted samples in the shard's order, what changes.

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import TESTS, rows, trace
+from helpers import TESTS, rows, run_cli, trace
 from run_configs import write_config
 
 from cotfactory.flows.config import RunConfig, load_config
@@ -114,6 +114,9 @@ def test_merging_every_shard_a_second_time_changes_nothing(tmp_path: Path) -> No
     assert store_state(config.db) == once
     assert len(once["outcomes"]) == 2
     assert sorted(accepted for *_, accepted, _ in once["shards"]) == [0, 1], "one shard's sample kept"
+    shown = run_cli("status", config.run_id(), "--db", str(config.db), env={"COLUMNS": "200"})
+    assert shown.returncode == 0, shown.stderr
+    assert "shards" in shown.stdout and "COMPLETED" in shown.stdout and "near_duplicate" in shown.stdout
 
 
 def test_a_merge_killed_mid_shard_leaves_nothing_of_it_and_merging_again_gives_the_same_store(
