@@ -96,7 +96,9 @@ def _run_sharded(run_config: "RunConfig") -> None:
         result = run_sharded(run_config, on_state=lambda ref, state: console.print(f"shard {ref.shard}: {state}"),
                              on_progress=bar)  # fmt: skip
     console.print(f"run {result.run_id} {result.status}: {result.samples:,} samples, {result.accepted:,} accepted")
-    console.print(f"report: {result.report}" if result.report else f"report not written: {result.report_error}")
+    console.print(
+        f"report: {result.report}" if result.report else f"report not written: {result.report_error}", soft_wrap=True
+    )
     for shard, why in sorted(result.failed.items()):
         console.print(
             f"shard {shard} of {cluster.shards} failed ({why}); rerun the command to resume it", soft_wrap=True

@@ -32,7 +32,7 @@ def _problems_in_both_shards() -> tuple[str, str]:
     raise AssertionError("no split found")
 
 
-def near_duplicate_run(folder: Path) -> Path:
+def near_duplicate_run(folder: Path, **overrides: object) -> Path:
     """A replay run of two prompts, one per shard, whose two traces differ by one word in 300."""
     first, second = _problems_in_both_shards()
     reasoning = trace(7, 2000)
@@ -55,17 +55,21 @@ def near_duplicate_run(folder: Path) -> Path:
         "checks": ["think_format", "non_empty"],
         "checking": {"workers": 1},
         "cluster": {"shards": 2, "work_pool": "local", "shard_dir": "shards"},
+        **overrides,
     }
     return write_config(folder, config)
 
 
-def sample_shards(config: RunConfig) -> None:
-    """What the pool's workers do: each shard samples into its own store."""
+def sample_shards(config: RunConfig) -> int:
+    """What the pool's workers do: each shard samples into its own store; returns how many they accepted."""
     _, pending, _ = prepare_shards(config, config.cluster.shards)
     with controlling(on_progress=lambda progress: None):
+        kept = 0
         for ref in pending:
             result = sample_shard(config, ref.shard, ref.shards)
-            assert (result.status, result.samples, result.accepted) == ("completed", 1, 1), "alone in its shard"
+            assert (result.status, result.samples) == ("completed", 1), "alone in its shard"
+            kept += result.accepted
+    return kept
 
 
 STATE_SQL = {
@@ -86,7 +90,7 @@ def store_state(db: Path) -> dict[str, list[tuple]]:
 
 def test_merges_two_shards_each_holding_one_of_a_near_duplicate_pair(tmp_path: Path) -> None:
     config = load_config(near_duplicate_run(tmp_path))
-    sample_shards(config)
+    assert sample_shards(config) == 2, "each shard accepts its own"
     refs = [shard_ref(config, shard, 2) for shard in range(2)]
     merged = merge_shards(config, refs)
     assert [m.merged_now for m in merged] == [True, True]
@@ -105,7 +109,7 @@ def test_merges_two_shards_each_holding_one_of_a_near_duplicate_pair(tmp_path: P
 
 def test_merging_every_shard_a_second_time_changes_nothing(tmp_path: Path) -> None:
     config = load_config(near_duplicate_run(tmp_path))
-    sample_shards(config)
+    assert sample_shards(config) == 2, "each shard accepts its own"
     refs = [shard_ref(config, shard, 2) for shard in range(2)]
     merge_shards(config, refs)
     once = store_state(config.db)
@@ -123,7 +127,7 @@ def test_a_merge_killed_mid_shard_leaves_nothing_of_it_and_merging_again_gives_t
     tmp_path: Path,
 ) -> None:
     config = load_config(near_duplicate_run(tmp_path))
-    sample_shards(config)
+    assert sample_shards(config) == 2, "each shard accepts its own"
     before = tmp_path / "before.duckdb"
     shutil.copy(config.db, before)
     merge_shards(config, [shard_ref(config, shard, 2) for shard in range(2)])
@@ -150,6 +154,23 @@ def test_a_merge_killed_mid_shard_leaves_nothing_of_it_and_merging_again_gives_t
     assert store_state(config.db) == clean
 
 
+def test_every_shard_decontaminates_against_the_run_store_s_benchmarks(tmp_path: Path) -> None:
+    from cotfactory.filters.decontam import register_benchmark
+    from cotfactory.storage import Store
+
+    first, _ = _problems_in_both_shards()
+    (tmp_path / "bench.jsonl").write_text(json.dumps({"problem": first}) + "\n")
+    path = near_duplicate_run(tmp_path, decontam=["bench"])
+    register_benchmark(Store(tmp_path / "run.duckdb"), "bench", [tmp_path / "bench.jsonl"])
+    config = load_config(path)
+    assert sample_shards(config) == 1, "the contaminated prompt's shard accepts nothing"
+    merge_shards(config, [shard_ref(config, shard, 2) for shard in range(2)])
+    outcomes = rows(
+        config.db, "SELECT p.problem, o.accepted, o.reject_reason FROM outcomes o JOIN prompts p USING (prompt_id)"
+    )
+    assert sorted(outcomes) == sorted([(first, False, "contaminated"), (_problems_in_both_shards()[1], True, None)])
+
+
 @pytest.mark.parametrize("shards", [1, 2, 3, 7, 64])
 def test_a_prompt_lands_in_the_same_shard_whatever_else_is_sharded(shards: int) -> None:
     ids = [f"{i:016x}" for i in range(0, 5000, 7)]
@@ -164,7 +185,7 @@ def test_the_run_s_progress_counts_every_shard_merged_or_not(tmp_path: Path) -> 
     from cotfactory.flows.shard_progress import ShardedProgress
 
     config = load_config(near_duplicate_run(tmp_path))
-    sample_shards(config)
+    assert sample_shards(config) == 2, "each shard accepts its own"
     refs = [shard_ref(config, shard, 2) for shard in range(2)]
     progress = ShardedProgress(config, refs, prompts_total=2)
     before = progress.update()
