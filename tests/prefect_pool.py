@@ -2,6 +2,7 @@
 work pool and `prefect worker start` processes; every process started here is stopped, with everything under
 it, when the block ends."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -73,6 +74,13 @@ class LocalPool:
         self.started.append(process)
         return process
 
+    def add_worker(self) -> subprocess.Popen[str]:
+        """One more `prefect worker start` on the pool (a restarted worker)."""
+        log = f"worker-{len(self.workers)}.log"
+        worker = self.start(*PREFECT, "worker", "start", "--pool", self.name, "--type", "process", log=log)
+        self.workers.append(worker)
+        return worker
+
     def flow_run_processes(self) -> list[int]:
         """The top process of each flow run the workers run now (its check workers carry the same id)."""
         runs = [pid for worker in self.workers for pid in descendants(worker.pid) if flow_run_of(pid)]
@@ -80,7 +88,8 @@ class LocalPool:
 
     def stop(self) -> None:
         for process in self.started:
-            if process.poll() is None:
+            # the whole session: what a killed worker left running is in it too (none left: nothing to do)
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=60)
 
@@ -118,10 +127,8 @@ def local_pool(folder: Path, name: str, workers: int = 2) -> Iterator[LocalPool]
         made = subprocess.run([*PREFECT, "work-pool", "create", name, "--type", "process"], env=env,
                               capture_output=True, text=True, timeout=120)  # fmt: skip
         assert made.returncode == 0, made.stderr
-        pool.workers = [
-            pool.start(*PREFECT, "worker", "start", "--pool", name, "--type", "process", log=f"worker-{i}.log")
-            for i in range(workers)
-        ]
+        for _ in range(workers):
+            pool.add_worker()
         yield pool
     finally:
         pool.stop()
