@@ -85,10 +85,14 @@ def _run_with_progress(config: Path, run_config: "RunConfig") -> "RunSummary":
 
 
 def _run_sharded(run_config: "RunConfig") -> None:
+    from prefect.settings import PREFECT_API_URL
     from rich.console import Console
 
     from cotfactory.flows.progress import ProgressBar
     from cotfactory.flows.shard_pool import run_sharded
+
+    if not PREFECT_API_URL.value():  # a temporary server of this process is one no worker can reach
+        raise CotfactoryError("a work pool needs a Prefect server: set PREFECT_API_URL (see `prefect server start`)")
 
     console, cluster = Console(stderr=True), run_config.cluster
     console.print(f"run {run_config.run_id()}: {cluster.shards} shards on work pool {cluster.work_pool!r}")

@@ -87,7 +87,7 @@ class LocalPool:
         return [pid for pid in runs if not any(pid in descendants(other) for other in runs)]
 
     def stop(self) -> None:
-        for process in self.started:
+        for process in reversed(self.started):  # workers and runs before the server they report to
             # the whole session: what a killed worker left running is in it too (none left: nothing to do)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)

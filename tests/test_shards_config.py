@@ -53,3 +53,10 @@ def test_shards_without_a_work_pool_are_refused_before_any_work(tmp_path: Path) 
     assert done.returncode != 0
     assert "needs a Prefect work pool" in done.stderr
     assert not (tmp_path / "store.duckdb").exists(), "nothing was started"
+
+
+def test_a_work_pool_without_a_prefect_server_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path, http_run_config(tmp_path, "http://127.0.0.1:9/v1"))
+    env = {"PREFECT_API_URL": "", "PREFECT_HOME": str(tmp_path / "prefect")}
+    done = run_cli("run", str(config), "--shards", "2", "--work-pool", "gpu", env=env)
+    assert done.returncode != 0 and "set PREFECT_API_URL" in done.stderr, done.stderr

@@ -1,6 +1,7 @@
 """A run sharded over a real Prefect work pool: `prefect server start` on a free port, a process work pool with
-two `prefect worker start` processes, `cotfactory run --shards 4 --work-pool`, a shard's flow run killed with
-SIGKILL mid-shard; the rerun resumes only what is missing, and the merged store equals a one-process run's."""
+two `prefect worker start` processes and `cotfactory run --shards 4 --work-pool`. A shard's flow run killed with
+SIGKILL mid-shard is run again by Prefect; a shard failed for good leaves the others merged and the rerun
+submits only it; a worker killed mid-shard loses no shard. Each merged store equals a one-process run's."""
 
 import json
 import os
