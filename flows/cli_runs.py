@@ -25,6 +25,12 @@ def run_command(
     verbose: Annotated[
         bool, typer.Option(help="Show Prefect's, vLLM's and other libraries' messages on the terminal.")
     ] = False,
+    shards: Annotated[
+        int | None, typer.Option(min=1, help="Split the run into this many shards ([cluster] shards).")
+    ] = None,
+    work_pool: Annotated[
+        str | None, typer.Option(help="Run the shards as flow runs on this Prefect work pool ([cluster] work_pool).")
+    ] = None,
 ) -> None:
     """Rejection sampling: sample, check and store until each prompt has its target of accepted samples or has
     used its rounds. Rerunning the same config continues where the store says the run stands. Ctrl-C stops
@@ -32,6 +38,14 @@ def run_command(
     from cotfactory.flows.config import load_config
 
     run_config = load_config(config, db=db)  # every config problem is reported before any work starts
+    cluster = run_config.cluster.model_copy(
+        update={k: v for k, v in {"shards": shards, "work_pool": work_pool}.items() if v is not None}
+    )
+    if cluster.work_pool is not None:
+        _run_sharded(run_config.model_copy(update={"cluster": cluster}))
+        return
+    if cluster.shards > 1:
+        raise CotfactoryError("a sharded run needs a Prefect work pool: --work-pool POOL or [cluster] work_pool")
     # Prefect's temporary server reports usage, which fails with an ERROR line on machines offline
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The first start of Prefect's temporary server creates its database (20-40 s on 2 busy cores), longer
@@ -70,6 +84,33 @@ def _run_with_progress(config: Path, run_config: "RunConfig") -> "RunSummary":
     return summary
 
 
+def _run_sharded(run_config: "RunConfig") -> None:
+    from prefect.settings import PREFECT_API_URL
+    from rich.console import Console
+
+    from cotfactory.flows.progress import ProgressBar
+    from cotfactory.flows.shard_pool import run_sharded
+
+    if not PREFECT_API_URL.value():  # a temporary server of this process is one no worker can reach
+        raise CotfactoryError("a work pool needs a Prefect server: set PREFECT_API_URL (see `prefect server start`)")
+
+    console, cluster = Console(stderr=True), run_config.cluster
+    console.print(f"run {run_config.run_id()}: {cluster.shards} shards on work pool {cluster.work_pool!r}")
+    with ProgressBar(console) as bar:  # counts every shard: the merged ones and the others' own stores
+        result = run_sharded(run_config, on_state=lambda ref, state: console.print(f"shard {ref.shard}: {state}"),
+                             on_progress=bar)  # fmt: skip
+    console.print(f"run {result.run_id} {result.status}: {result.samples:,} samples, {result.accepted:,} accepted")
+    console.print(
+        f"report: {result.report}" if result.report else f"report not written: {result.report_error}", soft_wrap=True
+    )
+    for shard, why in sorted(result.failed.items()):
+        console.print(
+            f"shard {shard} of {cluster.shards} failed ({why}); rerun the command to resume it", soft_wrap=True
+        )
+    if result.failed:
+        raise typer.Exit(1)
+
+
 def status(
     run_id: Annotated[str | None, typer.Argument(help="A run id; default: every run, newest first.")] = None,
     db: DbOption = Path(DEFAULT_DB),
@@ -80,6 +121,7 @@ def status(
 
     from cotfactory.flows.run_state import ENDPOINTS_OF_RUN, ROUNDS_OF_RUN, RUNS_OVERVIEW
     from cotfactory.storage.funnel import funnel_frame, run_funnel
+    from cotfactory.storage.shard_merge import SHARDS_OF_RUN
 
     if run_id is None:
         print_frame(query(RUNS_OVERVIEW + " ORDER BY r.started_at DESC", db), title="runs", max_rows=100)
@@ -89,6 +131,9 @@ def status(
         raise CotfactoryError(f"{db} holds no run {run_id!r}; `cotfactory status` lists the runs")
     print_frame(overview, title=f"run {run_id}")
     print_frame(query(ROUNDS_OF_RUN, db, params=[run_id]), title="rounds", max_rows=100)
+    shards = query(SHARDS_OF_RUN, db, params=[run_id])
+    if not shards.is_empty():  # a run split over a work pool
+        print_frame(shards, title="shards", max_rows=100)
     endpoints = query(ENDPOINTS_OF_RUN, db, params=[run_id])
     if not endpoints.is_empty():  # an HTTP sampler's servers
         print_frame(endpoints, title="servers", max_rows=100)

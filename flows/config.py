@@ -90,6 +90,15 @@ class DedupConfig(Strict):
     threshold: float = Field(0.7, gt=0, le=1, description="Estimated Jaccard similarity of a near-duplicate")
 
 
+class ClusterConfig(Strict):
+    """A run split into `shards` flow runs on a Prefect work pool, each writing its own store under `shard_dir`
+    (a folder every worker reaches; default: `DB.shards` beside the store), merged into the run's store."""
+
+    shards: int = Field(1, ge=1, le=4096)
+    work_pool: str | None = Field(None, min_length=1, description="The work pool; none: one process runs it all")
+    shard_dir: Path | None = None
+
+
 class RunConfig(Strict):
     """A rejection-sampling run."""
 
@@ -116,6 +125,7 @@ class RunConfig(Strict):
     decontam: list[str] = Field(
         default_factory=list, description="Registered benchmarks whose overlapping prompts' samples are rejected"
     )
+    cluster: ClusterConfig = ClusterConfig()
 
     @field_validator("sampling", mode="before")
     @classmethod
@@ -191,6 +201,8 @@ def _with_paths_resolved(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
         if isinstance(sampler.get("paths"), list):
             sampler["paths"] = [str(_resolve(Path(str(p)), folder)) for p in sampler["paths"]]
         raw["sampler"] = sampler
+    if isinstance(cluster := raw.get("cluster"), dict) and isinstance(cluster.get("shard_dir"), str):
+        raw["cluster"] = {**cluster, "shard_dir": str(_resolve(Path(cluster["shard_dir"]), folder))}
     return raw
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from cotfactory.storage.ids import xxh3_id
 
-# Left out of the run id: where the store and the servers are, how fast and with how many workers the run goes,
-# how long it waits, and import options (a run samples the stored selection; a re-import adds nothing). Every
-# other setting is part of the id, so a setting added later is part of it unless it is listed here.
+# Left out of the run id: where the store, the shards and the servers are, how fast and with how many workers (or
+# shards) the run goes, how long it waits, and import options (a run samples the stored selection; a re-import adds
+# nothing). Every other setting is part of the id, so a setting added later is part of it unless it is listed here.
 _SERVER_SETTINGS = ("base_url", "base_urls", "api_key_env", "max_concurrency", "timeout_s", "max_retries",
                     "backoff_base_s", "backoff_max_s", "endpoint_failures", "endpoint_cooldown_s")  # fmt: skip
 RUN_ID_EXCLUDED: frozenset[str] = frozenset(
@@ -19,6 +19,9 @@ RUN_ID_EXCLUDED: frozenset[str] = frozenset(
         "sample_retries",
         "checking.workers",
         "checking.timeout_s",
+        "cluster.shards",
+        "cluster.work_pool",
+        "cluster.shard_dir",
         "prompts.files",
         "prompts.problem_field",
         "prompts.answer_field",
@@ -41,7 +44,13 @@ def _without(table: dict[str, Any], excluded: frozenset[str], prefix: str = "") 
         path = f"{prefix}{key}"
         if path in excluded:
             continue
-        kept[key] = _without(value, excluded, f"{path}.") if isinstance(value, dict) else value
+        if isinstance(value, dict):
+            inner = _without(value, excluded, f"{path}.")
+            if value and not inner:  # a table of settings all left out (`[cluster]`) is as if absent
+                continue
+            kept[key] = inner
+        else:
+            kept[key] = value
     return kept
 
 

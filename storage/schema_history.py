@@ -28,4 +28,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         8, "runs own their outcomes: completions stored once, each run's outcome and verdicts per sample", outcomes.V8
     ),
     Migration(9, "per-endpoint counts of a run's sampler", outcomes.V9),
+    Migration(
+        10,
+        "shards of a sharded run: each shard's store, flow run, state and counts, and when it was merged",
+        outcomes.V10,
+    ),
 )

@@ -115,3 +115,24 @@ V9 = """
             PRIMARY KEY (run_id, endpoint)
         );
         """
+
+# One row per shard of a run split over a work pool. A shard is merged into this store once: its rows, and
+# `merged_at`, are written in one transaction, so a merged shard is never merged again.
+V10 = """
+        CREATE TABLE run_shards (
+            run_id VARCHAR NOT NULL,
+            shards INTEGER NOT NULL,
+            shard INTEGER NOT NULL,
+            store VARCHAR NOT NULL,
+            flow_run_id VARCHAR,
+            state VARCHAR NOT NULL,
+            prompts BIGINT NOT NULL,
+            prompts_sampled BIGINT,
+            samples BIGINT,
+            accepted BIGINT,
+            completion_tokens BIGINT,
+            merged_at TIMESTAMP,
+            updated_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (run_id, shards, shard)
+        );
+        """

@@ -103,6 +103,7 @@ def _changed(value: object, key: str) -> object:
             "sampler.max_model_len": 2048, "sampler.api_key_env": "KEY", "checking.workers": 3,
             "checking.judge": {"sampler": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "j"}},
             "sampler.problem_field": "q", "sampler.completion_field": "c", "sampler.reasoning_field": "r",
+            "cluster.work_pool": "pool", "cluster.shard_dir": "shards",
         }[key]  # fmt: skip
     raise TypeError(key)
 

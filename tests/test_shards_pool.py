@@ -1,0 +1,152 @@
+"""A run sharded over a real Prefect work pool: `prefect server start` on a free port, a process work pool with
+two `prefect worker start` processes and `cotfactory run --shards 4 --work-pool`. A shard's flow run killed with
+SIGKILL mid-shard is run again by Prefect; a shard failed for good leaves the others merged and the rerun
+submits only it; a worker killed mid-shard loses no shard. Each merged store equals a one-process run's."""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import cli, rows
+from openai_server import OpenAIServer
+from prefect_pool import descendants, flow_run_of, local_pool
+from run_configs import write_config
+
+from cotfactory.flows.config import load_config
+from cotfactory.flows.shards import merge_shards, shard_ref
+
+POOL = "cotfactory-test-pool"
+
+
+BROKEN: set[str] = set()  # problems the server fails on (the handler raises: the connection drops)
+
+
+def answer(body: dict[str, Any], index: int) -> dict[str, Any]:
+    """A trace per problem, seed and index; one in three leaves its think tag open (rejected)."""
+    problem = body["messages"][-1]["content"]
+    if any(broken in problem for broken in BROKEN):
+        raise ConnectionAbortedError(problem)
+    seed = body.get("seed", 0) + index
+    close = "" if seed % 3 == 0 else "</think>"
+    return {"role": "assistant", "content": f"<think>{problem} worked out with seed {seed}{close}\n\\boxed{{{seed}}}"}
+
+
+def sharded_config(folder: Path, url: str, db: str, name: str = "pool") -> Path:
+    prompts = "".join(json.dumps({"problem": f"What is {i} + {i}?", "answer": str(2 * i)}) + "\n" for i in range(12))
+    (folder / "prompts.jsonl").write_text(prompts)
+    config = {
+        "name": name,
+        "db": db,
+        "samples_per_round": 2,
+        "target_accepted": 2,
+        "max_rounds": 2,
+        "batch_size": 1,
+        "prompts": {"files": ["prompts.jsonl"], "source": "sums", "language": "en"},
+        "sampler": {"kind": "openai", "base_url": url, "model": "r1-test", "timeout_s": 300, "max_retries": 0},
+        "checks": ["think_format", "non_empty"],
+        "checking": {"workers": 1},
+        "cluster": {"shard_dir": "shards"},
+    }
+    return write_config(folder, config, f"{db}.toml")
+
+
+OUTCOMES = "SELECT sample_id, prompt_id, round, accepted, reject_check, reject_reason FROM outcomes ORDER BY 1"
+
+
+def shard_lines(log: Path) -> list[str]:
+    return [line for line in log.read_text().splitlines() if line.startswith("shard ")]
+
+
+@pytest.mark.slow
+def test_a_run_sharded_over_a_work_pool_survives_a_killed_shard_and_resumes_a_failed_one(tmp_path: Path) -> None:
+    with OpenAIServer(answer) as server, local_pool(tmp_path, POOL) as pool:
+        env, api = pool.env, pool.api
+        start = pool.start
+        # 1. A shard's flow run killed mid-shard: Prefect reschedules it, it resumes from its store.
+        config = sharded_config(tmp_path, server.url, "sharded.duckdb")
+        run = [*cli(), "run", str(config), "--shards", "4", "--work-pool", POOL]
+        server.hold_after = 6  # a few rounds stored, then every request waits: the shards are mid-way
+        server.hold = threading.Event()
+        first = start(*run, log="first.log")
+        assert server.held.wait(timeout=300), (tmp_path / "first.log").read_text()[-3000:]
+        killed = pool.flow_run_processes()[:1]
+        assert killed, "a worker runs a shard's flow run"
+        killed_run = flow_run_of(killed[0])
+        for pid in [killed[0], *descendants(killed[0])]:
+            os.kill(pid, signal.SIGKILL)  # the flow run's process and its check workers, not the worker
+        server.hold.set()
+        assert first.wait(timeout=300) == 0, (tmp_path / "first.log").read_text()[-3000:]
+        states = shard_lines(tmp_path / "first.log")
+        sharded = load_config(config)
+        ((shard,),) = rows(sharded.db, "SELECT shard FROM run_shards WHERE flow_run_id = ?", [killed_run])
+        states = [line for line in shard_lines(tmp_path / "first.log") if line.startswith(f"shard {shard}:")]
+        assert states[-1] == f"shard {shard}: Completed", states
+        worker_logs = "".join((tmp_path / f"worker-{i}.log").read_text() for i in range(len(pool.workers)))
+        assert "as crashed" in worker_logs, "its worker reported the kill as a crash"
+        with urllib.request.urlopen(f"{api}/flow_runs/{killed_run}", timeout=30) as reply:
+            flow_run = json.loads(reply.read())
+        assert (flow_run["state_type"], flow_run["run_count"]) == ("COMPLETED", 2), "Prefect ran it again"
+        assert rows(sharded.db, "SELECT status FROM runs") == [("completed",)]
+
+        # 2. A shard that fails for good (its server drops every request of one prompt): the others are
+        # merged, the run is failed naming it, and the rerun submits only that shard.
+        server.hold = None
+        BROKEN.add("What is 3 + 3?")
+        other = sharded_config(tmp_path, server.url, "other.duckdb", name="pool-b")
+        rerun = [*cli(), "run", str(other), "--shards", "4", "--work-pool", POOL]
+        failing = start(*rerun, log="failing.log")
+        assert failing.wait(timeout=300) == 1, (tmp_path / "failing.log").read_text()[-3000:]
+        failed = [int(line.split()[1]) for line in shard_lines(tmp_path / "failing.log") if "failed (" in line]
+        assert len(failed) == 1, (tmp_path / "failing.log").read_text()[-3000:]
+        b = load_config(other)
+        merged = rows(b.db, "SELECT shard FROM run_shards WHERE merged_at IS NOT NULL ORDER BY 1")
+        assert [m for (m,) in merged] == [s for s in range(4) if s not in failed], "the others are merged"
+        assert rows(b.db, "SELECT status FROM runs") == [("failed",)]
+        BROKEN.clear()
+        resumed = start(*rerun, log="resumed.log")
+        assert resumed.wait(timeout=300) == 0, (tmp_path / "resumed.log").read_text()[-3000:]
+        submitted = {line.split()[1] for line in shard_lines(tmp_path / "resumed.log")}
+        assert submitted == {f"{failed[0]}:"}, "the rerun submits only the missing shard"
+        assert rows(b.db, "SELECT status FROM runs") == [("completed",)]
+
+        # 3. A worker killed with SIGKILL mid-shard, and a new one started: its flow runs go on without it.
+        server.held.clear()
+        server.hold_after = len(server.requests) + 6
+        server.hold = threading.Event()
+        lost = sharded_config(tmp_path, server.url, "lost.duckdb", name="pool-w")
+        third = start(*cli(), "run", str(lost), "--shards", "4", "--work-pool", POOL, log="third.log")
+        assert server.held.wait(timeout=300), (tmp_path / "third.log").read_text()[-3000:]
+        victim = next(w for w in pool.workers if w.poll() is None and any(map(flow_run_of, descendants(w.pid))))
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=60)
+        pool.add_worker()
+        server.hold.set()
+        assert third.wait(timeout=300) == 0, (tmp_path / "third.log").read_text()[-3000:]
+        w = load_config(lost)
+        assert rows(w.db, "SELECT status FROM runs") == [("completed",)]
+
+        alone = sharded_config(tmp_path, server.url, "alone.duckdb")
+        done = subprocess.run([*cli(), "run", str(alone)], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    one = load_config(alone)
+    assert rows(sharded.db, OUTCOMES) == rows(one.db, OUTCOMES), "the same outcomes as one process"
+    decided = "SELECT sample_id, accepted, reject_check, reject_reason FROM outcomes ORDER BY 1"
+    assert rows(b.db, decided) == rows(one.db, decided), "a resumed shard too"
+    assert rows(w.db, decided) == rows(one.db, decided), "and a run that lost a worker"
+    rounds = "SELECT count(*), count(DISTINCT (prompt_id, round)) FROM run_rounds"
+    assert rows(sharded.db, rounds) == rows(one.db, rounds) == rows(b.db, rounds) == rows(w.db, rounds)
+    for store in (sharded, b, w):
+        ((samples, accepted),) = rows(store.db, "SELECT sum(samples), sum(accepted) FROM run_shards")
+        assert rows(store.db, "SELECT count(*), count(*) FILTER (WHERE accepted) FROM outcomes") == [
+            (samples, accepted)
+        ], "the shards' counts add up to the run's"
+        before = rows(store.db, OUTCOMES)
+        again = merge_shards(store, [shard_ref(store, shard, 4) for shard in range(4)])
+        assert not any(m.merged_now for m in again) and rows(store.db, OUTCOMES) == before
