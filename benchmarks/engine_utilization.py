@@ -2,8 +2,8 @@
 
     python benchmarks/engine_utilization.py [--prompts 512] [--token-us 90] [--endpoints 4]
 
-The simulated GPU (benchmarks/simulated_gpu.py) has 64 sequence slots and long-tailed lengths. The work is the
-issue's: `samples_per_round = 4`, `target_accepted = 1`, `max_rounds = 3`, 64 requests in flight. The
+The simulated GPU (benchmarks/simulated_gpu.py) has 64 sequence slots and long-tailed lengths. The work is a
+long-CoT run's: `samples_per_round = 4`, `target_accepted = 1`, `max_rounds = 3`, 64 requests in flight. The
 reference client is what a barrier-free script does: 64 workers take (prompt, round) units from a queue, and a
 prompt whose round has no right answer is queued for its next round at once. Both send the same requests (same
 seeds), so the simulated GPU gets the same work; the figure is the flow's busy fraction over the reference's.
