@@ -56,7 +56,8 @@ class RunSummary:
         return sum(row.samples for row in self.funnel if row.reason == "accepted")
 
 
-def _start_run(store: Store, config: RunConfig) -> str:
+def start_run(store: Store, config: RunConfig) -> str:
+    """Record the run (or find it again on a rerun) with every setting it was started with; its id."""
     run_id = config.run_id()
     sampling = config.sampling.model_dump(mode="json") | {
         "samples_per_round": config.samples_per_round,
@@ -116,7 +117,7 @@ def sample_check_store(config: RunConfig, prompts: list[PromptRecord]) -> tuple[
         chain = open_chain(config, con)  # built once; an unknown benchmark fails here, before any sampling
     with chain:
         chain.setup(domains_of(prompts))  # a check that cannot work here (the sandbox) fails before the run starts
-        run_id = _start_run(store, config)
+        run_id = start_run(store, config)
         with store.transaction(memory_capped=True) as con:
             state = run_progress(con, run_id)
             samples, accepted = run_totals(con, run_id)

@@ -17,7 +17,7 @@ from prefect.exceptions import ObjectNotFound
 
 from cotfactory.flows.config import RunConfig
 from cotfactory.flows.continuous import RunProgress
-from cotfactory.flows.generate import _start_run
+from cotfactory.flows.generate import start_run
 from cotfactory.flows.report import report_artifact
 from cotfactory.flows.run_state import import_prompt_files, run_totals, select_prompts
 from cotfactory.flows.shard_deployment import apply_crash_rerun, apply_deployment
@@ -53,7 +53,7 @@ def prepare_shards(config: RunConfig, shards: int) -> tuple[str, list[ShardRef],
     import_prompt_files(store, config.prompts)
     with store.transaction() as con:
         prompts = select_prompts(con, config.prompts)
-    run_id = _start_run(store, config)
+    run_id = start_run(store, config)
     parts = split(prompts, shards)
     refs = [shard_ref(config, shard, shards) for shard in range(shards)]
     with store.transaction(memory_capped=True) as con:
