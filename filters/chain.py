@@ -15,8 +15,12 @@ from typing import Any, Protocol
 
 import duckdb
 
-from cotfactory.filters.checks import Sample, Verdict
+from cotfactory.filters.checks import REGISTRY, Sample, Verdict, failed
+from cotfactory.filters.prefix import PromptContext, StreamJudge, aborted_by, prefix_verdicts
 from cotfactory.filters.runner import CheckRunner, NamedCheck
+
+# An in-flight sibling stopped because its prompt had met its target: not a rejection, left out of pass rates.
+TARGET_MET = "target_met"
 
 
 @dataclass
@@ -103,6 +107,8 @@ class Chain:
         self.steps = list(steps)
         self.order = [*(c.name for c in checks), *(s.name for s in steps)]
         self._overruled_by = {s.name: set(s.overrules) for s in steps if s.overrules}
+        # the checks that declare prefix-monotone reasons, in chain order: they watch streams
+        self.watching = [c for c in checks if c.name in REGISTRY and REGISTRY[c.name].prefix_reasons]
 
     def __enter__(self) -> "Chain":
         return self
@@ -125,13 +131,41 @@ class Chain:
     def workers_replaced(self) -> int:
         return self.checks.workers_replaced
 
+    def stream_judge(self, context: PromptContext, *, opened_by_template: bool = False) -> StreamJudge | None:
+        """A judge of one stream of this prompt, by the chain's prefix-monotone checks (None: nothing to watch)."""
+        watches = [(c.name, w) for c in self.watching if (w := c.check.watch(context)) is not None]
+        return StreamJudge(watches, opened_by_template=opened_by_template) if watches else None
+
+    def _aborted_verdicts(self, sample: Sample) -> dict[str, Verdict]:
+        """An aborted sample is judged on the prefix it has by the watches alone, as its stream was: the checks
+        that need the whole sample (an answer, a closed reasoning) never see a cut text."""
+        check = aborted_by(sample)
+        if check == TARGET_MET:
+            return {TARGET_MET: failed(TARGET_MET)}
+        context = PromptContext(sample.problem, sample.domain, sample.target_language)
+        # a stored prefix with no think tag at all was opened by the chat template (R1-distill), or no
+        # reasoning watch could have stopped it: the store keeps no flag, so the text says it
+        opened = sample.opened_by_template or (sample.think != "server_split" and "<think" not in sample.completion)
+        judge = self.stream_judge(context, opened_by_template=opened)
+        verdicts = prefix_verdicts(judge, sample) if judge is not None else {}
+        if all(v.passed for v in verdicts.values()):  # aborted by a check this chain does not watch
+            verdicts["aborted"] = failed("aborted", detail=f"{sample.finish_reason}: no watched check fails")
+        return verdicts
+
+    def per_sample(self, samples: Sequence[Sample]) -> list[dict[str, Verdict]]:
+        """Every per-sample verdict: samples aborted mid-stream by their prefix, the others by the checks."""
+        whole = [i for i, s in enumerate(samples) if aborted_by(s) is None]
+        checked = iter(self.checks.verdicts([samples[i] for i in whole]))
+        kept = set(whole)
+        return [next(checked) if i in kept else self._aborted_verdicts(s) for i, s in enumerate(samples)]
+
     def begin(self, samples: Sequence[Sample], context: ChainContext | None = None) -> Judging:
         """The parts of the chain that need no store: the steps' preparation, the per-sample checks, and the steps
         before the first that judges against the store (a judge's requests need no open transaction)."""
         prepared = list(samples)
         for step in self.steps:
             prepared = step.prepare(prepared)
-        judging = Judging(prepared, self.checks.verdicts(prepared))
+        judging = Judging(prepared, self.per_sample(prepared))
         self._judge(judging, [s for s in self.steps if not s.needs_store], context or ChainContext())
         return judging
 

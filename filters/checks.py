@@ -58,6 +58,7 @@ class Sample:
     prompt_id: str = ""
     round: int = 0
     tests: str | None = None  # code problems: the prompt's CodeTests as JSON
+    opened_by_template: bool = False  # the rendered prompt ended with <think>
 
     @classmethod
     def from_completion(
@@ -81,6 +82,7 @@ class Sample:
             answer=parsed.answer,
             think=parsed.think,
             extra_tags=parsed.extra_tags,
+            opened_by_template=opened_by_template,
             **fields,
         )
 
@@ -96,18 +98,26 @@ class CheckSpec:
     factory: type
     cost: Cost
     reasons: tuple[str, ...]
+    # reasons that, once a prefix of the stream earns them, every continuation earns: the check then has
+    # `watch(context)` (filters/prefix.py), and only these reasons abort a sample mid-stream
+    prefix_reasons: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, CheckSpec] = {}
 
 
-def register(name: str, *, reasons: tuple[str, ...], cost: Cost = "cheap") -> Callable[[type], type]:
-    """Class decorator: make a check (a frozen dataclass with settings and `__call__`) known by `name`."""
+def register(
+    name: str, *, reasons: tuple[str, ...], cost: Cost = "cheap", prefix_reasons: tuple[str, ...] = ()
+) -> Callable[[type], type]:
+    """Class decorator: make a check (a frozen dataclass with settings and `__call__`) known by `name`.
+    `prefix_reasons`: the reasons it can give on a prefix of a stream for good (see `CheckSpec`)."""
 
     def decorate(factory: type) -> type:
         if name in REGISTRY:
             raise ValueError(f"check {name!r} is registered twice")
-        REGISTRY[name] = CheckSpec(name, factory, cost, reasons)
+        if not set(prefix_reasons) <= set(reasons) or (prefix_reasons and not hasattr(factory, "watch")):
+            raise ValueError(f"check {name!r}: prefix_reasons must be among its reasons, with a `watch` method")
+        REGISTRY[name] = CheckSpec(name, factory, cost, reasons, prefix_reasons)
         if cost == "group":
             factory.name = name  # type: ignore[attr-defined]  # its verdicts go under its entry's name
         return factory

@@ -5,11 +5,13 @@ from dataclasses import dataclass
 
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
 from cotfactory.filters.parse import boxed_contents
+from cotfactory.filters.prefix import PromptContext, Watch
+from cotfactory.filters.prefix_watches import FenceWatch, LengthWatch, ParagraphLengthWatch, TagWatch
 
 _FENCE = re.compile(r"^\s*```", re.MULTILINE)
 
 
-@register("think_format", reasons=("unclosed_think", "extra_think_tags"))
+@register("think_format", reasons=("unclosed_think", "extra_think_tags"), prefix_reasons=("extra_think_tags",))
 @dataclass(frozen=True)
 class ThinkFormat:
     """The reasoning must end with a closing tag; stray tags beyond one pair are rejected unless allowed."""
@@ -23,6 +25,9 @@ class ThinkFormat:
         if sample.extra_tags > self.max_extra_tags:
             return failed("extra_think_tags", float(sample.extra_tags))
         return passed(detail=sample.think)
+
+    def watch(self, context: PromptContext) -> Watch:
+        return TagWatch(self.max_extra_tags)
 
 
 @register("truncated", reasons=("truncated",))
@@ -50,7 +55,7 @@ class NonEmpty:
         return passed()
 
 
-@register("too_long", reasons=("too_long",))
+@register("too_long", reasons=("too_long",), prefix_reasons=("too_long",))
 @dataclass(frozen=True)
 class TooLong:
     """Length outliers: more completion tokens or characters than the limits (None: no limit)."""
@@ -66,8 +71,11 @@ class TooLong:
             return failed("too_long", float(chars), "chars")
         return passed(float(chars))
 
+    def watch(self, context: PromptContext) -> Watch:
+        return LengthWatch(self.max_tokens, self.max_chars)
 
-@register("long_paragraph", reasons=("long_paragraph",))
+
+@register("long_paragraph", reasons=("long_paragraph",), prefix_reasons=("long_paragraph",))
 @dataclass(frozen=True)
 class LongParagraph:
     """A wall of text in the reasoning (R1 filtered long paragraphs); score = the longest paragraph in chars."""
@@ -78,8 +86,11 @@ class LongParagraph:
         longest = max((len(p) for p in re.split(r"\n\s*\n", sample.reasoning)), default=0)
         return passed(float(longest)) if longest <= self.max_chars else failed("long_paragraph", float(longest))
 
+    def watch(self, context: PromptContext) -> Watch:
+        return ParagraphLengthWatch(self.max_chars)
 
-@register("code_in_reasoning", reasons=("code_in_reasoning",))
+
+@register("code_in_reasoning", reasons=("code_in_reasoning",), prefix_reasons=("code_in_reasoning",))
 @dataclass(frozen=True)
 class CodeInReasoning:
     """Fenced code blocks in the reasoning of a non-code prompt (R1 filtered code blocks out of math data)."""
@@ -91,6 +102,9 @@ class CodeInReasoning:
             return passed()
         blocks = len(_FENCE.findall(sample.reasoning)) // 2
         return passed(float(blocks)) if blocks <= self.max_blocks else failed("code_in_reasoning", float(blocks))
+
+    def watch(self, context: PromptContext) -> Watch | None:
+        return None if context.domain == "code" else FenceWatch(self.max_blocks)
 
 
 @register("multiple_final_answers", reasons=("multiple_final_answers",))

@@ -19,6 +19,8 @@ import regex
 
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
 from cotfactory.filters.language_labels import without_labels
+from cotfactory.filters.prefix import PromptContext, Watch
+from cotfactory.filters.prefix_watches import FragmentWatch
 from cotfactory.filters.same_script import detector, foreign_sentences
 from cotfactory.filters.scripts import CHARACTER_SCRIPTS, in_scripts, is_neutral, language_scripts, script_of
 
@@ -159,7 +161,7 @@ def _target_scripts(language: str) -> frozenset[str]:
         return frozenset({language.title()})
 
 
-@register("language", reasons=("language_mixed", "answer_language"))
+@register("language", reasons=("language_mixed", "answer_language"), prefix_reasons=("language_mixed",))
 @dataclass(frozen=True)
 class LanguageConsistency:
     """Reasoning in one language: the target-language share of words at least `min_share`, and no foreign
@@ -212,6 +214,16 @@ class LanguageConsistency:
         text = exempt_quotes(strip_non_language(text), classifier, problem)
         # a single ASCII letter is a variable (x, y, n), in any language's reasoning
         return text, [t for t in classifier.tokens(text) if not (len(t.text) == 1 and t.text.isascii())]
+
+    def watch(self, context: PromptContext) -> Watch:
+        """Only the fragment rule on the reasoning: a share of foreign words can fall again as the text goes on."""
+        language = context.target_language or detect_language(context.problem)
+        classifier = Classifier(_target_scripts(language))
+
+        def fragments(block: str) -> list[str]:
+            return self._fragments(*self._words(block, classifier, context.problem))
+
+        return FragmentWatch(fragments, language)
 
     def __call__(self, sample: Sample) -> Verdict:
         language = sample.target_language or detect_language(sample.problem)

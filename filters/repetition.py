@@ -5,6 +5,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
+from cotfactory.filters.prefix import PromptContext, Watch
+from cotfactory.filters.prefix_watches import RepeatedLineWatch
 
 _WORD = re.compile(r"\S+")
 
@@ -26,7 +28,7 @@ def longest_repeated_line(text: str, min_chars: int) -> tuple[str, int]:
     return max(repeated, key=lambda item: (len(item[0]) * item[1], item[0]), default=("", 0))
 
 
-@register("repetition", reasons=("repetition",))
+@register("repetition", reasons=("repetition",), prefix_reasons=("repetition",))
 @dataclass(frozen=True)
 class Repetition:
     """Rejects looping reasoning: too many repeated word n-grams, or one long line said again and again, or a sample
@@ -48,3 +50,7 @@ class Repetition:
         if count > self.max_line_repeats:
             return failed("repetition", ratio, f"line repeated {count} times: {line[:200]}")
         return passed(ratio)
+
+    def watch(self, context: PromptContext) -> Watch:
+        """Only the repeated-line rule: the n-gram ratio of a prefix can fall again as the text goes on."""
+        return RepeatedLineWatch(self.min_line_chars, self.max_line_repeats)

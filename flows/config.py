@@ -77,6 +77,9 @@ class CheckingConfig(Strict):
     timeout_s: float = Field(30.0, gt=0)
     majority_vote: bool = Field(False, description="Prompts without a reference take their samples' majority")
     judge: JudgeConfig | None = None
+    abort_doomed: bool = Field(
+        True, description="Abort a streamed sample once a prefix-monotone check fails it (no continuation passes)"
+    )
 
 
 class DedupConfig(Strict):

@@ -17,7 +17,7 @@ from cotfactory.flows.commit import Committed, commit_units
 from cotfactory.flows.config import RunConfig
 from cotfactory.flows.endpoint_ledger import EndpointLedger
 from cotfactory.flows.run_state import PromptProgress, is_finished
-from cotfactory.samplers.base import Completion, Sampler
+from cotfactory.samplers.base import Completion, Sampler, StreamWatch
 from cotfactory.samplers.registry import SAMPLERS
 from cotfactory.samplers.units import Unit, UnitQueue, stream_units
 from cotfactory.storage import PromptRecord, Store
@@ -53,6 +53,8 @@ class RunProgress:
 
 
 ProgressCallback = Callable[[RunProgress], None]
+# Per prompt: what makes the judge of each of its streams (None: its samples are not watched)
+WatchFor = Callable[[PromptRecord], Callable[[bool], StreamWatch | None] | None]
 
 
 class Tracker:
@@ -65,8 +67,10 @@ class Tracker:
         prompts: Sequence[PromptRecord],
         state: dict[str, PromptProgress],
         on_progress: ProgressCallback | None,
+        watch_for: WatchFor | None = None,
     ) -> None:
         self.config = config
+        self.watch_for = watch_for
         self.prompts = prompts
         self.state = state
         self.progress = progress
@@ -77,13 +81,14 @@ class Tracker:
     def of(self, prompt: PromptRecord) -> PromptProgress:
         return self.state.get(prompt.prompt_id, PromptProgress())
 
+    def unit(self, prompt: PromptRecord, round: int) -> Unit:
+        """One round of a prompt, with its round's params and the watch of its streams."""
+        watch = self.watch_for(prompt) if self.watch_for is not None else None
+        return Unit(prompt, round, self.config.params_for_round(round), watch)
+
     def first_units(self) -> list[Unit]:
         """The next round of every prompt still short: round 0 on a new run, the missing round on a resume."""
-        return [
-            Unit(p, self.of(p).rounds_done, self.config.params_for_round(self.of(p).rounds_done))
-            for p in self.prompts
-            if not is_finished(self.of(p), self.config)
-        ]
+        return [self.unit(p, self.of(p).rounds_done) for p in self.prompts if not is_finished(self.of(p), self.config)]
 
     def next_rounds(self, units: Sequence[Unit], stored: Committed) -> list[Unit]:
         """Count a committed group in; returns the next rounds of its prompts still short of their target."""
@@ -100,7 +105,7 @@ class Tracker:
             if is_finished(after, self.config):
                 self.progress.prompts_finished += not is_finished(before, self.config)
             else:
-                following.append(Unit(unit.prompt, after.rounds_done, self.config.params_for_round(after.rounds_done)))
+                following.append(self.unit(unit.prompt, after.rounds_done))
         self._report()
         return following
 

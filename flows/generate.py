@@ -20,7 +20,7 @@ from cotfactory.flows.config import RunConfig, load_config
 from cotfactory.flows.continuous import ProgressCallback, RunProgress, Tracker, sample_continuously
 from cotfactory.flows.report import report_artifact
 from cotfactory.flows.run_control import ProgressLog, current
-from cotfactory.flows.run_parts import open_chain, open_sampler, replays
+from cotfactory.flows.run_parts import open_chain, open_sampler, replays, stream_watch
 from cotfactory.flows.run_state import (
     FunnelRow,
     import_prompt_files,
@@ -131,7 +131,8 @@ def sample_check_store(config: RunConfig, prompts: list[PromptRecord]) -> tuple[
             if sampler is None:
                 sampler = open_sampler(config.sampler)
             warming.join()
-            tracker = Tracker(config, progress, prompts, state, control.on_progress or ProgressLog(get_run_logger()))
+            on_progress = control.on_progress or ProgressLog(get_run_logger())
+            tracker = Tracker(config, progress, prompts, state, on_progress, stream_watch(config, chain))
             sample_continuously(config, store, sampler, chain, tracker, control.stop, rejudging=replays(config))
             status = "cancelled" if control.stopped() else "completed"
         finally:

@@ -31,6 +31,7 @@ RUN_ID_EXCLUDED: frozenset[str] = frozenset(
         "sampler.gpu_memory_utilization",
         "sampler.enforce_eager",
         "sampler.max_line_bytes",
+        "sampler.continuous_usage",
         *(f"sampler.{name}" for name in _SERVER_SETTINGS),
         *(f"checking.judge.sampler.{name}" for name in _SERVER_SETTINGS),
     }

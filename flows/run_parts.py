@@ -12,6 +12,7 @@ from cotfactory.filters.judge import LlmJudge
 from cotfactory.filters.judge_step import JudgeStep
 from cotfactory.filters.majority import MajorityVote
 from cotfactory.filters.near_dup import MinHashParams
+from cotfactory.filters.prefix import PromptContext
 from cotfactory.filters.runner import build_entries
 from cotfactory.flows.config import RunConfig
 from cotfactory.samplers.base import Sampler, SamplingParams
@@ -49,6 +50,19 @@ def chain_steps(config: RunConfig, con: duckdb.DuckDBPyConnection | None, listed
         params = MinHashParams(settings.ngram, settings.bands, settings.rows, threshold=settings.threshold)
         steps.append(DedupStep(StoredDedup(params)))
     return steps
+
+
+def stream_watch(config: RunConfig, chain: Chain) -> Any:
+    """Per prompt, what makes the judge of each of its streams: the chain's prefix-monotone checks (None when the
+    run keeps doomed samples to their end, `[checking] abort_doomed = false`, or nothing is watched)."""
+    if not config.checking.abort_doomed or not chain.watching:
+        return None
+
+    def watch_for(prompt: Any) -> Any:
+        context = PromptContext(prompt.problem, prompt.domain, prompt.target_language)
+        return lambda opened_by_template: chain.stream_judge(context, opened_by_template=opened_by_template)
+
+    return watch_for
 
 
 def open_chain(

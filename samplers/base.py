@@ -2,8 +2,8 @@
 completions each out. Samplers never see storage rows; what a sampler can do beyond `generate` is declared in its
 registry entry (samplers/registry.py), never probed."""
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -105,19 +105,42 @@ class Completion:
             object.__setattr__(self, "reasoning", storable(self.reasoning))
 
 
+class StreamWatch(Protocol):
+    """What judges one sample while it streams (the chain's `StreamJudge`): fed what arrives, it names the check
+    that dooms the sample, if one does; `text` and `tokens` are what it was fed."""
+
+    text: str
+    tokens: int
+
+    def feed(self, text: str = "", reasoning: str = "", tokens: int | None = None) -> tuple[str, Any] | None: ...
+
+
+ABORTED = "aborted:"  # the finish reason of a sample stopped mid-stream: `aborted:<check>`
+
+
 @dataclass(frozen=True, slots=True)
 class SampleRequest:
     """One round of one problem: `params.n` completions of `problem` (the sampler's template makes the messages),
-    seeded from `prompt_id` and the round's params, so the same round of the same prompt reproduces."""
+    one request per completion, each seeded from `prompt_id` and the round's params plus its index, so the same
+    round of the same prompt reproduces. `watch` makes a judge for each completion's stream (None: none)."""
 
     prompt_id: str
     problem: str
     params: SamplingParams
     round: int = 0
+    watch: Callable[[bool], StreamWatch | None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def seed(self) -> int:
         return self.params.seed_for(self.prompt_id)
+
+    def seed_of(self, index: int) -> int:
+        """The seed of completion `index` of the round."""
+        return self.seed + index
+
+    def judge(self, opened_by_template: bool) -> StreamWatch | None:
+        """A fresh judge for one completion's stream (a retried request starts a new one)."""
+        return self.watch(opened_by_template) if self.watch is not None else None
 
 
 def requests_for(problems: Sequence[str], params: SamplingParams, round: int = 0) -> list[SampleRequest]:

@@ -20,10 +20,6 @@ log = logging.getLogger("cotfactory.samplers.openai_http")
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
-class NRejected(Exception):
-    """The server refused n > 1 in one request."""
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often a request is tried and how long to wait between tries on the same endpoint."""
@@ -61,12 +57,12 @@ async def post_with_retries(
     client: httpx.AsyncClient, fleet: Fleet, body: dict[str, Any], headers: dict[str, str], policy: RetryPolicy
 ) -> dict[str, Any]:
     """The JSON answer of the first endpoint that answers 200; SamplerError after `policy.max_retries` retries,
-    on a status that is not worth retrying, or when every endpoint is set aside. NRejected on a 400 to n > 1."""
+    on a status that is not worth retrying, or when every endpoint is set aside."""
     sequences = int(body.get("n", 1))
     endpoint: Endpoint | None = None
     for attempt in range(policy.max_retries + 1):
         endpoint = fleet.pick(avoid=endpoint)  # a retry goes to another endpoint when one is healthy
-        waited_for = None
+        answer: httpx.Response | None = None  # a retryable answer (its Retry-After counts)
         endpoint.outstanding += sequences
         try:
             async with endpoint.limit:
@@ -80,36 +76,49 @@ async def post_with_retries(
                 endpoint.failures = 0
                 endpoint.requests += 1
                 endpoint.sequences += sequences
-                answer: dict[str, Any] = response.json()
-                return answer
-            if response.status_code == 400 and sequences > 1:
-                raise NRejected(response.text[:300])
+                result: dict[str, Any] = response.json()
+                return result
             if response.status_code not in RETRYABLE_STATUS:
-                raise SamplerError(_refusal(endpoint.url, response, body))
+                raise SamplerError(refusal(endpoint.url, response, body))
             problem = f"HTTP {response.status_code}"
-            waited_for = retry_after(response)
+            answer = response
         finally:
             endpoint.outstanding -= sequences
-        fleet.failed(endpoint, problem)
-        if attempt == policy.max_retries:
-            raise SamplerError(f"{endpoint.url} failed after {attempt + 1} attempts, last: {problem}")
-        # Another healthy endpoint takes the retry at once; the same one only after a backoff.
-        if fleet.others_healthy(endpoint) and waited_for is None:
-            log.warning("%s: %s; retry %d/%d on another endpoint", endpoint.url, problem, attempt + 1,
-                        policy.max_retries)  # fmt: skip
-            continue
-        delay = policy.backoff(attempt, waited_for)
-        log.warning("%s: %s; retry %d/%d in %.1fs", endpoint.url, problem, attempt + 1, policy.max_retries, delay)
-        await asyncio.sleep(delay)
+        await retry_or_raise(fleet, endpoint, problem, attempt, policy, answer)
     raise AssertionError("unreachable")
 
 
-def _refusal(url: str, response: httpx.Response, body: dict[str, Any]) -> str:
+async def retry_or_raise(
+    fleet: Fleet, endpoint: Endpoint, problem: str, attempt: int, policy: RetryPolicy, answer: httpx.Response | None
+) -> None:
+    """After a failed try on `endpoint`: SamplerError when it was the last, else wait before the next one (no
+    wait when another healthy endpoint takes it and the server named no Retry-After)."""
+    fleet.failed(endpoint, problem)
+    if attempt == policy.max_retries:
+        raise SamplerError(f"{endpoint.url} failed after {attempt + 1} attempts, last: {problem}")
+    waited_for = retry_after(answer) if answer is not None else None
+    if fleet.others_healthy(endpoint) and waited_for is None:
+        log.warning("%s: %s; retry %d/%d on another endpoint", endpoint.url, problem, attempt + 1,
+                    policy.max_retries)  # fmt: skip
+        return
+    delay = policy.backoff(attempt, waited_for)
+    log.warning("%s: %s; retry %d/%d in %.1fs", endpoint.url, problem, attempt + 1, policy.max_retries, delay)
+    await asyncio.sleep(delay)
+
+
+def refusal(url: str, response: httpx.Response, body: dict[str, Any]) -> str:
     """What a server's refusal of a request says, naming the setting a server other than vLLM may not take."""
     said = f"{url} answered HTTP {response.status_code}: {response.text[:500]}"
-    if response.status_code in (400, 422) and "repetition_detection" in body:
-        return (
-            f"{said}. The request carried `repetition_detection` (vLLM's loop detection, on by default); a server "
-            "other than vLLM may refuse it: set `[sampling] repetition_detection = false` for this server"
+    if response.status_code not in (400, 422):
+        return said
+    hints = []
+    if "repetition_detection" in body:
+        hints.append(
+            "`repetition_detection` (vLLM's loop detection, on by default): set `[sampling] repetition_detection "
+            "= false` for this server"
         )
+    if "continuous_usage_stats" in body.get("stream_options", {}):
+        hints.append("`stream_options.continuous_usage_stats` (vLLM's): set `[sampler] continuous_usage = false`")
+    if hints:
+        return f"{said}. The request carried fields a server other than vLLM may refuse: {'; '.join(hints)}"
     return said

@@ -1,5 +1,7 @@
 """Any OpenAI-compatible `/v1/chat/completions` server, or a fleet of them: `vllm serve`, SGLang, hosted APIs.
 
+Every completion is its own request (`n = 1`, its own seed; the shared prompt is cached by the server's prefix
+caching), streamed by default so that a sample doomed part way is aborted there (samplers/openai_stream.py).
 Each request goes to the endpoint with the fewest outstanding sequences, up to `max_concurrency` requests per
 endpoint. 429, 5xx, timeouts and dropped connections are retried, on another endpoint when one is healthy,
 else with exponential backoff and jitter (honouring Retry-After; samplers/http_retry.py). An endpoint that fails
@@ -19,7 +21,8 @@ from pydantic import Field, model_validator
 from cotfactory.samplers.async_units import drive_units
 from cotfactory.samplers.base import Completion, PromptTemplate, Sampler, SampleRequest, SamplerError, SamplerSettings
 from cotfactory.samplers.endpoints import Fleet
-from cotfactory.samplers.http_retry import NRejected, RetryPolicy, post_with_retries
+from cotfactory.samplers.http_retry import RetryPolicy, post_with_retries
+from cotfactory.samplers.openai_stream import Streamed, stream_with_retries
 from cotfactory.samplers.units import Done, UnitQueue
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,8 @@ class OpenAIHttpConfig(SamplerSettings):
     backoff_base_s: float = Field(1.0, ge=0)
     backoff_max_s: float = Field(60.0, ge=0)
     template_opens_think: bool = False
+    stream: bool = Field(True, description="Server-sent events: each sample watched, and aborted once doomed")
+    continuous_usage: bool = Field(True, description="Ask for vLLM's token count on every streamed chunk")
     template: PromptTemplate = PromptTemplate()
     extra_body: dict[str, Any] = Field(default_factory=dict)
 
@@ -81,7 +86,6 @@ class OpenAIHttpSampler(Sampler):
             if not key:
                 raise SamplerError(f"environment variable {config.api_key_env} (api_key_env) is not set")
             self._headers["Authorization"] = f"Bearer {key}"
-        self._n_supported = True
         self.fleet = Fleet(config.urls, config.max_concurrency, config.endpoint_failures, config.endpoint_cooldown_s)
         self.endpoints = self.fleet.endpoints
         self._policy = RetryPolicy(config.max_retries, config.backoff_base_s, config.backoff_max_s, config.timeout_s)
@@ -93,12 +97,12 @@ class OpenAIHttpSampler(Sampler):
         """Per endpoint: requests answered, sequences received, failed requests, set aside now, last error."""
         return self.fleet.counts()
 
-    def _body(self, request: SampleRequest, n: int, seed: int) -> dict[str, Any]:
+    def _body(self, request: SampleRequest, seed: int) -> dict[str, Any]:
         params = request.params
         body: dict[str, Any] = {
             "model": self.config.model,
             "messages": self.config.template.messages(request.problem),
-            "n": n,
+            "n": 1,
             "temperature": params.temperature,
             "top_p": params.top_p,
             "max_tokens": params.max_tokens,
@@ -115,46 +119,59 @@ class OpenAIHttpSampler(Sampler):
             body["repetition_penalty"] = params.repetition_penalty
         if params.repetition_detection is not None:
             body["repetition_detection"] = params.repetition_detection.model_dump()
+        if self.config.stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True} | (
+                {"continuous_usage_stats": True} if self.config.continuous_usage else {}
+            )
         return {**body, **self.config.extra_body}
 
-    def _completions(self, response: dict[str, Any], seed: int) -> list[Completion]:
+    def _completion(self, response: dict[str, Any], seed: int) -> Completion:
         usage = response.get("usage") or {}
-        choices = sorted(response.get("choices", []), key=lambda choice: choice.get("index", 0))
-        single = len(choices) == 1
-        completions = []
-        for position, choice in enumerate(choices):
-            message = choice.get("message") or {}
-            completions.append(
-                Completion(
-                    text=message.get("content") or "",
-                    reasoning=message.get("reasoning_content") or message.get("reasoning"),
-                    finish_reason=choice.get("finish_reason"),
-                    prompt_tokens=usage.get("prompt_tokens"),
-                    # usage covers all choices of a request: per-choice counts only when there is one
-                    completion_tokens=usage.get("completion_tokens") if single else None,
-                    seed=seed,
-                    opened_by_template=self.config.template_opens_think,
-                    request_tokens=usage.get("completion_tokens") if not single and position == 0 else None,
-                )
-            )
-        return completions
+        choice = min(response.get("choices") or [{}], key=lambda choice: choice.get("index", 0))
+        message = choice.get("message") or {}
+        return Completion(
+            text=message.get("content") or "",
+            reasoning=message.get("reasoning_content") or message.get("reasoning"),
+            finish_reason=choice.get("finish_reason"),
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            seed=seed,
+            opened_by_template=self.config.template_opens_think,
+        )
+
+    def _streamed(self, streamed: Streamed, seed: int) -> Completion:
+        return Completion(
+            text=streamed.text,
+            reasoning=streamed.reasoning or None,
+            finish_reason=streamed.finish_reason,
+            prompt_tokens=streamed.prompt_tokens,
+            completion_tokens=streamed.completion_tokens,
+            seed=seed,
+            opened_by_template=self.config.template_opens_think,
+        )
 
     async def _sample(self, client: httpx.AsyncClient, request: SampleRequest) -> list[Completion]:
-        seed, n = request.seed, request.params.n
-        if self._n_supported or n == 1:
-            try:
-                response = await self._post(client, self._body(request, n, seed))
-                return self._completions(response, seed)
-            except NRejected as rejected:
-                log.warning("%s rejected n=%d (%s); sending n separate requests", self.config.url, n, rejected)
-                self._n_supported = False
+        """The round's `n` completions, one request each, all in flight at once."""
 
-        async def one(index: int) -> list[Completion]:
-            response = await self._post(client, self._body(request, 1, seed + index))
-            return self._completions(response, seed + index)
+        async def one(index: int) -> Completion:
+            seed = request.seed_of(index)
+            body = self._body(request, seed)
+            if not self.config.stream:
+                return self._completion(await self._post(client, body), seed)
+            opened = self.config.template_opens_think
+            streamed = await stream_with_retries(
+                client, self.fleet, body, self._headers, self._policy, lambda: request.judge(opened)
+            )
+            return self._streamed(streamed, seed)
 
-        singles = await asyncio.gather(*(one(index) for index in range(n)))
-        return [completion for single in singles for completion in single]
+        # a sample that fails for good fails its round: its siblings are cancelled, not left running
+        try:
+            async with asyncio.TaskGroup() as group:
+                samples = [group.create_task(one(index)) for index in range(request.params.n)]
+        except ExceptionGroup as failures:
+            raise failures.exceptions[0] from None
+        return [sample.result() for sample in samples]
 
     async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
         return await post_with_retries(client, self.fleet, body, self._headers, self._policy)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
-from cotfactory.samplers.base import Completion, Sampler, SampleRequest, SamplerError, SamplingParams
+from cotfactory.samplers.base import Completion, Sampler, SampleRequest, SamplerError, SamplingParams, StreamWatch
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,12 @@ class Unit(Generic[P]):
     prompt: P
     round: int
     params: SamplingParams
+    # makes the judge of each completion's stream (the chain's prefix-monotone checks for this prompt)
+    watch: Callable[[bool], StreamWatch | None] | None = field(default=None, repr=False, compare=False)
     request: SampleRequest = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        request = SampleRequest(self.prompt.prompt_id, self.prompt.problem, self.params, self.round)
+        request = SampleRequest(self.prompt.prompt_id, self.prompt.problem, self.params, self.round, self.watch)
         object.__setattr__(self, "request", request)
 
 

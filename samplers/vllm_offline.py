@@ -1,13 +1,16 @@
-"""vLLM's in-process engine: built once per run, `n` completions per request so the prefill is shared."""
+"""vLLM's in-process engine: built once per run; each completion is its own request (its prompt's prefill is
+shared by prefix caching), and a watched one is aborted in the engine the moment it is doomed."""
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
 from cotfactory.samplers.base import (
+    ABORTED,
     LOCAL_MODEL_PREFIXES,
     Completion,
     PromptTemplate,
@@ -16,6 +19,7 @@ from cotfactory.samplers.base import (
     SamplerError,
     SamplerSettings,
     SamplingParams,
+    StreamWatch,
 )
 from cotfactory.samplers.units import Done, Unit, UnitQueue
 
@@ -101,42 +105,56 @@ class VllmOfflineSampler(Sampler):
         )
 
     def generate(self, requests: Sequence[SampleRequest]) -> list[list[Completion]]:
-        """`params.n` completions per request, in request order; each prompt and round has its own seed."""
+        """`params.n` completions per request, in request order, each its own engine request with its own seed (the
+        prompt's prefix is computed once by prefix caching)."""
         texts = [self.render(request) for request in requests]
-        seeds = [request.seed for request in requests]
-        vllm_params = [self._params(request.params, seed) for request, seed in zip(requests, seeds, strict=True)]
-        outputs = self.llm.generate(texts, vllm_params, use_tqdm=False)
-        return [_completions(text, seed, output) for text, seed, output in zip(texts, seeds, outputs, strict=True)]
+        singles = [(text, request.seed_of(i)) for text, request in zip(texts, requests, strict=True)
+                   for i in range(request.params.n)]  # fmt: skip
+        vllm_params = [
+            self._params(request.params, request.seed_of(i)) for request in requests for i in range(request.params.n)
+        ]
+        outputs = iter(self.llm.generate([text for text, _ in singles], vllm_params, use_tqdm=False))
+        found = iter(singles)
+        return [[_completion(*next(found), next(outputs)) for _ in range(r.params.n)] for r in requests]
 
-    def _waiting_target(self, n: int) -> int:
-        """Requests to keep in the engine: twice what its running batch holds, so it never drains early."""
+    def _waiting_target(self) -> int:
+        """Sequences to keep in the engine: twice what its running batch holds, so it never drains early."""
         scheduler = getattr(getattr(self.llm.llm_engine, "vllm_config", None), "scheduler_config", None)
-        max_num_seqs = int(getattr(scheduler, "max_num_seqs", 256) or 256)
-        return max(2, 2 * max_num_seqs // max(1, n))
+        return 2 * int(getattr(scheduler, "max_num_seqs", 256) or 256)
 
     def stream(self, units: UnitQueue, done: Done) -> None:
-        """Feed the engine continuously: units are added as requests (`add_request`) while the engine steps, so
-        its running batch stays full; each unit is reported when its request (all `n` sequences, one shared
-        prefill) finishes. One engine, started once per run, whatever the number of units."""
+        """Feed the engine continuously: each sample of a unit is a request (`add_request`) added while the engine
+        steps, so its running batch stays full; a watched sample streams its text into its judge step by step and
+        is aborted (`abort_request`) the moment the judge finds it doomed. Each unit is reported when its last
+        sample ends. One engine, started once per run, whatever the number of units."""
         engine = self.llm.llm_engine
-        final_only = self._vllm.sampling_params.RequestOutputKind.FINAL_ONLY
-        running: dict[str, tuple[Unit[Any], str, int]] = {}
-        target = self._waiting_target(1)
+        kinds = self._vllm.sampling_params.RequestOutputKind
+        running: dict[str, _Running] = {}
+        rounds: dict[int, _Round] = {}
         added = itertools.count()
 
         def add(unit: Unit[Any]) -> None:
-            nonlocal target
-            text, seed = self.render(unit.request), unit.request.seed
-            params = self._params(unit.params, seed)
-            params.output_kind = final_only  # one output per request, when all its n sequences are done
-            # Our own id: outputs carry the id given here (the engine adds a random suffix internally).
-            request_id = f"cotfactory-{next(added)}"
-            engine.add_request(request_id, text, params)
-            running[request_id] = (unit, text, seed)
-            target = self._waiting_target(unit.params.n)
+            text = self.render(unit.request)
+            opened = text.rstrip().endswith("<think>")
+            round_ = rounds[id(unit)] = _Round(unit, [None] * unit.params.n)
+            for index in range(unit.params.n):
+                seed = unit.request.seed_of(index)
+                params = self._params(unit.params.model_copy(update={"n": 1}), seed)
+                judge = unit.request.judge(opened)
+                params.output_kind = kinds.DELTA if judge is not None else kinds.FINAL_ONLY
+                request_id = f"cotfactory-{next(added)}"  # outputs carry the id given here
+                engine.add_request(request_id, text, params)
+                running[request_id] = _Running(round_, index, text, seed, judge)
+
+        def finish(request_id: str, completion: Completion) -> None:
+            sample = running.pop(request_id)
+            sample.round.completions[sample.index] = completion
+            if all(c is not None for c in sample.round.completions):
+                del rounds[id(sample.round.unit)]
+                done(sample.round.unit, [c for c in sample.round.completions if c is not None])
 
         while True:
-            while len(running) < target and (unit := units.try_get()) is not None:
+            while len(running) < self._waiting_target() and (unit := units.try_get()) is not None:
                 add(unit)
             if not running:
                 unit = units.get()  # the engine is idle: wait for work, or for the end of the run
@@ -147,9 +165,21 @@ class VllmOfflineSampler(Sampler):
             if not engine.has_unfinished_requests():  # never block on an engine that has nothing to do
                 raise SamplerError(f"vLLM has no unfinished request, but {len(running)} were not answered")
             for output in engine.step():
-                if output.finished and output.request_id in running:
-                    unit, text, seed = running.pop(output.request_id)
-                    done(unit, _completions(text, seed, output))
+                sample = running.get(output.request_id)
+                if sample is None:
+                    continue
+                if sample.judge is None:
+                    if output.finished:
+                        finish(output.request_id, _completion(sample.text, sample.seed, output))
+                    continue
+                piece = output.outputs[0]
+                sample.tokens += len(piece.token_ids)
+                failure = sample.judge.feed(piece.text, tokens=sample.tokens) if piece.text else None
+                if failure is not None:
+                    engine.abort_request([output.request_id])
+                    finish(output.request_id, sample.aborted(f"{ABORTED}{failure[0]}", output))
+                elif output.finished:
+                    finish(output.request_id, sample.ended(piece.finish_reason, output))
 
     def close(self) -> None:
         """Stop the engine's worker processes now rather than at interpreter exit."""
@@ -158,18 +188,49 @@ class VllmOfflineSampler(Sampler):
             engine_core.shutdown()
 
 
-def _completions(text: str, seed: int, output: Any) -> list[Completion]:
-    """A finished request's `n` completions, in index order."""
-    opened = text.rstrip().endswith("<think>")
-    prompt_tokens = len(output.prompt_token_ids or [])
-    return [
-        Completion(
-            text=sample.text,
-            finish_reason=sample.finish_reason,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=len(sample.token_ids),
-            seed=seed,
-            opened_by_template=opened,
+@dataclass
+class _Round:
+    """A unit in the engine: the completions of its samples, as they end."""
+
+    unit: Unit[Any]
+    completions: list[Completion | None]
+
+
+@dataclass
+class _Running:
+    """One sample in the engine: its unit, its index, its prompt and seed, and its judge when it is watched."""
+
+    round: _Round
+    index: int
+    text: str
+    seed: int
+    judge: StreamWatch | None
+    tokens: int = 0
+
+    def ended(self, finish_reason: str | None, output: Any) -> Completion:
+        return self.aborted(finish_reason, output)
+
+    def aborted(self, finish_reason: str | None, output: Any) -> Completion:
+        """The sample as its judge saw it: exactly the text and tokens it was fed."""
+        assert self.judge is not None
+        return Completion(
+            text=self.judge.text,
+            finish_reason=finish_reason,
+            prompt_tokens=len(output.prompt_token_ids or []),
+            completion_tokens=self.tokens,
+            seed=self.seed,
+            opened_by_template=self.text.rstrip().endswith("<think>"),
         )
-        for sample in sorted(output.outputs, key=lambda sample: sample.index)
-    ]
+
+
+def _completion(text: str, seed: int, output: Any) -> Completion:
+    """A finished request's one completion."""
+    sample = output.outputs[0]
+    return Completion(
+        text=sample.text,
+        finish_reason=sample.finish_reason,
+        prompt_tokens=len(output.prompt_token_ids or []),
+        completion_tokens=len(sample.token_ids),
+        seed=seed,
+        opened_by_template=text.rstrip().endswith("<think>"),
+    )

@@ -1,4 +1,5 @@
-"""A small OpenAI-compatible chat completions server on 127.0.0.1 for tests, with scripted failures."""
+"""A small OpenAI-compatible chat completions server on 127.0.0.1 for tests, with scripted failures; it streams
+(server-sent events, a few characters per chunk, one token each) when a request asks to."""
 
 import json
 import threading
@@ -43,6 +44,13 @@ class OpenAIServer:
         self.latency_s = 0.0
         self.in_flight = 0
         self.max_in_flight = 0
+        # Streaming: characters per chunk, seconds between chunks (generation speed), and what clients cut off.
+        self.chunk_chars = 8
+        self.chunk_delay_s = 0.0
+        self.disconnects: list[int] = []  # chunks sent to each stream whose client went away
+        self.disconnected = threading.Event()
+        self.streams_open = 0  # streams being sent now
+        self.streams_done = 0  # streams sent to their end
         self.arrivals: list[float] = []
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler())
@@ -115,6 +123,9 @@ class OpenAIServer:
                 finally:
                     with server._lock:
                         server.in_flight -= 1
+                if body.get("stream") and status == 200:
+                    self._stream(body, payload)
+                    return
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)
@@ -125,5 +136,61 @@ class OpenAIServer:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout tests)
+
+            def _stream(self, body: dict[str, Any], payload: dict[str, Any]) -> None:
+                import time
+
+                choice = payload["choices"][0]
+                message = choice["message"]
+                pieces = (
+                    [("reasoning_content", message["reasoning_content"])] if "reasoning_content" in message else []
+                )
+                pieces.append(("content", message.get("content") or ""))
+                chunks = [
+                    {key: text[start : start + server.chunk_chars]}
+                    for key, text in pieces
+                    for start in range(0, len(text), server.chunk_chars)
+                ]
+                options = body.get("stream_options") or {}
+                sent = 0
+                with server._lock:
+                    server.streams_open += 1
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.end_headers()
+                    for index, delta in enumerate(chunks):
+                        last = index == len(chunks) - 1
+                        event: dict[str, Any] = {
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "delta": delta,
+                                    "finish_reason": choice["finish_reason"] if last else None,
+                                }
+                            ]
+                        }
+                        if options.get("continuous_usage_stats"):
+                            event["usage"] = {"prompt_tokens": 12, "completion_tokens": index + 1}
+                        self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                        self.wfile.flush()
+                        sent += 1
+                        if server.chunk_delay_s:
+                            time.sleep(server.chunk_delay_s)
+                    if options.get("include_usage"):
+                        usage = {"prompt_tokens": 12, "completion_tokens": len(chunks)}
+                        self.wfile.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                    with server._lock:
+                        server.streams_done += 1
+                except (BrokenPipeError, ConnectionResetError):
+                    with server._lock:
+                        server.disconnects.append(sent)
+                    server.disconnected.set()
+                    self.close_connection = True
+                finally:
+                    with server._lock:
+                        server.streams_open -= 1
 
         return Handler

@@ -73,7 +73,9 @@ def test_http_run_accepts_and_rejects_r1_style_answers(prefect_api: str, tmp_pat
             kept.setdefault(problem, sample_id)
         solved = next(p for p, case in CASES.items() if case[1] is None)
         assert rows(db, "SELECT detail FROM verdicts WHERE reason = 'near_duplicate'") == [(kept[solved],)]
-        assert requests_per_problem(server) == {p: 1 if case[1] is None else 2 for p, case in CASES.items()}
+        assert requests_per_problem(server) == {p: 2 if case[1] is None else 4 for p, case in CASES.items()}, (
+            "one request per sample, two per round"
+        )
         assert_consistent(db, summary.run_id)
 
         ((status, model, sampler, checks, version, stored_config),) = rows(
@@ -81,7 +83,10 @@ def test_http_run_accepts_and_rejects_r1_style_answers(prefect_api: str, tmp_pat
         )
         assert (status, model) == ("completed", "r1-test")
         assert json.loads(stored_config)["batch_size"] == 2
-        assert rows(db, "SELECT sum(completion_tokens) FROM run_rounds") == [(9 * 14,)], "usage of 9 requests of n=2"
+        ((round_tokens,),) = rows(db, "SELECT sum(completion_tokens) FROM run_rounds")
+        assert [(round_tokens,)] == rows(db, "SELECT sum(completion_tokens) FROM samples") and round_tokens > 18, (
+            "every sample's streamed tokens, counted in its round"
+        )
         assert json.loads(stored_config)["prompts"]["files"] == [str(tmp_path / "prompts.jsonl")]
         assert json.loads(sampler)["base_url"] == server.url and "math_verify" in json.loads(checks)
         assert version
@@ -107,7 +112,7 @@ def test_http_run_accepts_and_rejects_r1_style_answers(prefect_api: str, tmp_pat
         rerun = generate(config)
         assert rerun.status == "completed" and rerun.progress.stored_now == 0
         assert rerun.progress.samples == rerun.samples == 18, "the progress reports what the store holds"
-        assert len(server.requests) == 9, "a rerun of a finished run samples nothing"
+        assert len(server.requests) == 18, "a rerun of a finished run samples nothing"
 
     status = subprocess.run([*cli(), "status", summary.run_id, "--db", str(db)], capture_output=True, text=True)
     assert status.returncode == 0, status.stderr
@@ -167,10 +172,10 @@ def test_sigkill_mid_run_then_rerun_completes_without_resampling(prefect_api: st
         raw = http_run_config(tmp_path, server.url, batch_size=1, max_rounds=1, sampler={"max_concurrency": 1})
         config = write_config(tmp_path, raw)
         db = tmp_path / "store.duckdb"
-        server.hold, server.hold_after = __import__("threading").Event(), 3
+        server.hold, server.hold_after = __import__("threading").Event(), 6
         process = start_run_process(config, prefect_api)
         try:
-            # One request at a time: the 4th is held, the first 3 prompts are answered.
+            # One request at a time, one per sample: the 7th is held, the first 3 prompts are answered.
             assert server.held.wait(timeout=300), process.stderr.read() if process.poll() is not None else ""
 
             # A reader in another process gets answers while the run is under way, and sees the answered
@@ -211,7 +216,7 @@ def test_sigkill_mid_run_then_rerun_completes_without_resampling(prefect_api: st
         # the progress (on stderr) shows what the server answered
         endpoint_line = next(line for line in rerun.stderr.splitlines() if "127.0.0.1" in line)
         assert endpoint_line.split()[-4:] == [
-            str(5 - len(stored_before)),
+            str(2 * (5 - len(stored_before))),  # one request per sample
             str(2 * (5 - len(stored_before))),
             "0",
             "up",
@@ -222,7 +227,7 @@ def test_sigkill_mid_run_then_rerun_completes_without_resampling(prefect_api: st
         assert sorted(count for _, count, _ in per_prompt) == [2] * 5
         assert all(distinct == 2 for _, _, distinct in per_prompt)
         calls = requests_per_problem(server)
-        assert all(calls[problem] == 1 for problem in stored_before), "stored batches were not sampled again"
+        assert all(calls[problem] == 2 for problem in stored_before), "stored batches were not sampled again"
         assert set(calls) == set(CASES)
         assert rows(db, "SELECT status FROM runs") == [("completed",)]
         ((run_id,),) = rows(db, "SELECT run_id FROM runs")

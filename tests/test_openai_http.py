@@ -18,51 +18,57 @@ def sampler(server: OpenAIServer, **options: object) -> OpenAIHttpSampler:
     return OpenAIHttpSampler(OpenAIHttpConfig(base_url=server.url, model="tiny-r1", **{**FAST, **options}))
 
 
-def test_request_bodies_and_n_completions_in_prompt_order() -> None:
+@pytest.mark.parametrize("stream", [True, False])
+def test_one_request_per_sample_in_prompt_order(stream: bool) -> None:
     with OpenAIServer() as server:
         params = SamplingParams(n=3, temperature=0.7, max_tokens=256, top_k=20, stop=["</s>"])
         template = PromptTemplate(system="Think first.", suffix="Box the answer.")
         requests = requests_for(PROBLEMS, params)
-        results = sampler(server, template=template).generate(requests)
+        results = sampler(server, template=template, stream=stream).generate(requests)
     assert [len(r) for r in results] == [3, 3, 3, 3]
-    by_problem = {b["messages"][-1]["content"]: b for b in server.requests}
+    assert len(server.requests) == 12, "one request per sample"
     for request, completions in zip(requests, results, strict=True):
-        body = by_problem[f"{request.problem}\nBox the answer."]
-        assert body["messages"][0] == {"role": "system", "content": "Think first."}
-        assert (body["model"], body["n"], body["temperature"], body["top_p"]) == ("tiny-r1", 3, 0.7, 0.95)
-        assert (body["max_tokens"], body["top_k"], body["stop"]) == (256, 20, ["</s>"])
-        assert "repetition_penalty" not in body, "vLLM-only fields are sent only when set"
-        assert body["seed"] == params.seed_for(request.prompt_id) == request.seed
-        assert [c.seed for c in completions] == [body["seed"]] * 3, "the seed of the request"
-        assert [c.text[-2] for c in completions] == [str((body["seed"] + i) % 10) for i in range(3)]
-        assert completions[0].finish_reason == "stop" and completions[0].prompt_tokens == 12
-        assert completions[0].completion_tokens is None, "usage is per request, not per choice, when n > 1"
-        assert [c.request_tokens for c in completions] == [21, None, None], "the request's usage, counted once"
+        bodies = sorted(
+            (b for b in server.requests if b["messages"][-1]["content"] == f"{request.problem}\nBox the answer."),
+            key=lambda b: b["seed"],
+        )
+        for body in bodies:
+            assert body["messages"][0] == {"role": "system", "content": "Think first."}
+            assert (body["model"], body["n"], body["temperature"], body["top_p"]) == ("tiny-r1", 1, 0.7, 0.95)
+            assert (body["max_tokens"], body["top_k"], body["stop"]) == (256, 20, ["</s>"])
+            assert "repetition_penalty" not in body, "vLLM-only fields are sent only when set"
+            assert body.get("stream", False) is stream
+        assert [b["seed"] for b in bodies] == [request.seed + i for i in range(3)] == [c.seed for c in completions]
+        assert [c.text[-2] for c in completions] == [str((request.seed + i) % 10) for i in range(3)]
+        assert {c.finish_reason for c in completions} == {"stop"} and completions[0].prompt_tokens == 12
+        # streamed: the server counts a token per chunk of 8 characters; whole: its usage says 7
+        tokens = [-(-len(c.text) // 8) if stream else 7 for c in completions]
+        assert [c.completion_tokens for c in completions] == tokens
+
+
+def test_a_streamed_round_equals_the_same_round_whole() -> None:
+    requests = requests_for(PROBLEMS[:2], SamplingParams(n=3))
+    with OpenAIServer() as server:
+        streamed = sampler(server).generate(requests)
+        whole = sampler(server, stream=False).generate(requests)
+    assert [[c.text for c in r] for r in streamed] == [[c.text for c in r] for r in whole]
+    assert server.requests[0]["stream_options"] == {"include_usage": True, "continuous_usage_stats": True}
 
 
 def test_reasoning_content_is_read_apart() -> None:
     with OpenAIServer() as server:
         server.split_reasoning = True
         (completions,) = sampler(server).generate(requests_for(PROBLEMS[:1], SamplingParams(n=1)))
-    assert completions[0].reasoning.startswith("working, seed")
-    assert "</think>" not in completions[0].text and completions[0].completion_tokens == 7
-
-
-def test_falls_back_to_separate_requests_when_n_is_rejected() -> None:
-    with OpenAIServer() as server:
-        server.reject_n = True
-        results = sampler(server).generate(requests_for(PROBLEMS[:2], SamplingParams(n=3)))
-    assert [len(r) for r in results] == [3, 3]
-    assert sorted(b["n"] for b in server.requests).count(1) == 6
-    seeds = [c.seed for c in results[0]]
-    assert len(set(seeds)) == 3
+        (whole,) = sampler(server, stream=False).generate(requests_for(PROBLEMS[:1], SamplingParams(n=1)))
+    assert completions[0].reasoning.startswith("working, seed") and completions[0].reasoning == whole[0].reasoning
+    assert "</think>" not in completions[0].text and completions[0].text == whole[0].text
 
 
 def test_retries_429_and_500_honouring_retry_after() -> None:
     with OpenAIServer() as server:
         server.script.extend([(429, {"Retry-After": "1"}, {"error": "slow down"}), (500, {}, {"error": "oops"})])
-        (completions,) = sampler(server).generate(requests_for(PROBLEMS[:1], SamplingParams(n=2)))
-    assert len(completions) == 2
+        (completions,) = sampler(server).generate(requests_for(PROBLEMS[:1], SamplingParams(n=1)))
+    assert len(completions) == 1
     assert len(server.requests) == 3
     assert server.arrivals[1] - server.arrivals[0] >= 0.95, "waited as long as Retry-After asked"
 

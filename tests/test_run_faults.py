@@ -20,10 +20,10 @@ def test_ctrl_c_stops_after_the_batch_in_flight_is_stored(prefect_api: str, tmp_
     import threading
 
     with OpenAIServer(r1_style) as server:
-        # One request at a time, so that exactly one is in flight when Ctrl-C comes.
+        # One request at a time, so that exactly one unit (two requests, one per sample) is in flight at Ctrl-C.
         raw = http_run_config(tmp_path, server.url, batch_size=1, max_rounds=1, sampler={"max_concurrency": 1})
         config = write_config(tmp_path, raw)
-        server.hold, server.hold_after = threading.Event(), 2
+        server.hold, server.hold_after = threading.Event(), 4
         process = start_run_process(config, prefect_api)
         try:
             assert server.held.wait(timeout=300)
@@ -43,13 +43,13 @@ def test_ctrl_c_stops_after_the_batch_in_flight_is_stored(prefect_api: str, tmp_
         db = tmp_path / "store.duckdb"
         assert rows(db, "SELECT status FROM runs") == [("cancelled",)]
         assert rows(db, "SELECT count(DISTINCT prompt_id) FROM samples") == [(3,)], "the held request was stored"
-        assert len(server.requests) == 3, "no request was sent after Ctrl-C"
+        assert len(server.requests) == 6, "the unit in flight at Ctrl-C finished, and no other was started"
         assert "funnel" in stdout
 
 
 def test_server_failing_mid_run_fails_naming_it_and_keeps_what_was_stored(prefect_api: str, tmp_path: Path) -> None:
     with OpenAIServer(r1_style) as server:
-        server.fail_after = 2
+        server.fail_after = 4
         raw = http_run_config(
             tmp_path, server.url, batch_size=1, max_rounds=1, sample_retries=1, sampler={"max_concurrency": 1}
         )
@@ -58,6 +58,8 @@ def test_server_failing_mid_run_fails_naming_it_and_keeps_what_was_stored(prefec
             SamplerError, match=f"{server.url}/chat/completions failed after 2 attempts, last: HTTP 503"
         ):
             generate(config)
-        assert len(server.requests) == 2 + 2, "one HTTP retry of the failing request, nothing sent after it"
+        failing = {body["messages"][-1]["content"] for body in server.requests[4:]}
+        assert len(failing) == 1, "only the failing unit's requests (and their retries) were sent after the failure"
+        assert 2 <= len(server.requests) - 4 <= 4, "one HTTP retry of each failing request"
     assert rows(config.db, "SELECT count(DISTINCT prompt_id), count(*) FROM samples") == [(2, 4)]
     assert rows(config.db, "SELECT status FROM runs") == [("failed",)]

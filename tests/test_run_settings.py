@@ -15,6 +15,7 @@ from run_configs import http_run_config, write_config
 
 from cotfactory.flows.config import load_config
 from cotfactory.flows.generate import generate
+from cotfactory.storage.ids import prompt_id_for
 
 
 @pytest.mark.parametrize(
@@ -77,7 +78,11 @@ def test_schedule_builds_a_cron_deployment_with_absolute_paths(tmp_path: Path) -
 def test_majority_vote_and_judge_from_the_run_config(prefect_api: str, tmp_path: Path) -> None:
     """Prompts without a reference take their samples' majority answer; the judge overrules math-verify."""
 
+    problem = "What is six times seven?"
+    first_seed: list[int] = []  # the seed of the round's first sample, once the config is loaded
+
     def three_answers(body: dict, index: int) -> dict:
+        index = body["seed"] - first_seed[0]  # one request per sample: its seed says which sample it is
         final = "42" if index < 2 else "41"
         return {
             "role": "assistant",
@@ -96,7 +101,8 @@ def test_majority_vote_and_judge_from_the_run_config(prefect_api: str, tmp_path:
             "judge": {"sampler": {"kind": "openai", "base_url": judge.url, "model": "judge"}},
         }
         config = load_config(write_config(tmp_path, raw))
-        (tmp_path / "prompts.jsonl").write_text(json.dumps({"problem": "What is six times seven?"}) + "\n")
+        first_seed.append(config.params_for_round(0).seed_for(prompt_id_for(problem)))
+        (tmp_path / "prompts.jsonl").write_text(json.dumps({"problem": problem}) + "\n")
         generate(config)
         assert len(judge.requests) == 1, "only the answer math-verify rejected goes to the judge"
         assert "41" in judge.requests[0]["messages"][-1]["content"]
