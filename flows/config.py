@@ -100,6 +100,14 @@ class ClusterConfig(Strict):
     shards: int = Field(1, ge=1, le=4096)
     work_pool: str | None = Field(None, min_length=1, description="The work pool; none: one process runs it all")
     shard_dir: Path | None = None
+    heartbeat_s: int = Field(30, ge=30, description="Seconds between a shard's heartbeats (Prefect: >= 30)")
+    zombie_after_s: float = Field(90.0, ge=10, description="A shard silent this long is marked Crashed, then rerun")
+
+    @model_validator(mode="after")
+    def _zombie_after_heartbeats(self) -> "ClusterConfig":
+        if self.zombie_after_s <= self.heartbeat_s:  # else every live shard would be taken for dead between beats
+            raise ValueError("zombie_after_s must be longer than heartbeat_s")
+        return self
 
 
 class RunConfig(Strict):

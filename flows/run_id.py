@@ -22,6 +22,8 @@ RUN_ID_EXCLUDED: frozenset[str] = frozenset(
         "cluster.shards",
         "cluster.work_pool",
         "cluster.shard_dir",
+        "cluster.heartbeat_s",
+        "cluster.zombie_after_s",
         "prompts.files",
         "prompts.problem_field",
         "prompts.answer_field",

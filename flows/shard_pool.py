@@ -20,7 +20,7 @@ from cotfactory.flows.continuous import RunProgress
 from cotfactory.flows.generate import start_run
 from cotfactory.flows.report import report_artifact
 from cotfactory.flows.run_state import import_prompt_files, run_totals, select_prompts
-from cotfactory.flows.shard_deployment import apply_crash_rerun, apply_deployment
+from cotfactory.flows.shard_deployment import apply_crash_rerun, apply_deployment, apply_zombie_detection
 from cotfactory.flows.shard_progress import ShardedProgress
 from cotfactory.flows.shards import SHARD_FLOW, merge_shards, seed_shard, shard_ref, split
 from cotfactory.storage import Store
@@ -28,6 +28,7 @@ from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.shard_merge import ShardRef, is_merged, record_shard
 
 # A crashed shard that Prefect has not rescheduled within this time is failed for good (no automations service).
+# The clock starts at `Crashed`, whoever set it (the shard's worker, or the zombie automation once heartbeats stop).
 CRASH_GRACE_S = 120.0
 POLL_S = 2.0
 
@@ -186,8 +187,9 @@ def run_sharded(
     run_id, pending, prompts = prepare_shards(config, shards)
     result = ShardedRun(run_id, "running")
     if pending:
-        deployment_id = apply_deployment(config.cluster.work_pool)
+        deployment_id = apply_deployment(config.cluster.work_pool, config.cluster.heartbeat_s)
         apply_crash_rerun(deployment_id)
+        apply_zombie_detection(deployment_id, config.cluster.zombie_after_s)
         flow_runs = submit(config, deployment_id, pending)
         progress = ShardedProgress(config, pending, prompts)
         result = wait_and_merge(

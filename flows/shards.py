@@ -7,11 +7,12 @@ decontaminates against; the shard flow (parameters: the config's JSON table, the
 checks and stores them there with the run's chain, and a retry of it resumes from that store.
 """
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
 
 from cotfactory.flows.config import PromptSelection, RunConfig
@@ -19,6 +20,7 @@ from cotfactory.flows.generate import as_config, sample_check_store
 from cotfactory.flows.run_parts import open_chain, replays
 from cotfactory.flows.run_state import select_prompts
 from cotfactory.flows.shard_judge import store_steps_rejudge
+from cotfactory.samplers.openai_http import OpenAIHttpConfig
 from cotfactory.storage import PromptRecord, Store
 from cotfactory.storage.ids import xxh3_id
 from cotfactory.storage.shard_merge import Merged, ShardRef, attach_read_only, merge_shard
@@ -78,9 +80,33 @@ def seed_shard(config: RunConfig, ref: ShardRef, prompts: list[PromptRecord]) ->
             con.execute("DETACH run")
 
 
+def fleet_share(urls: list[str], shard: int, shards: int) -> list[str]:
+    """Shard `shard`'s endpoints of a fleet: endpoint j goes to shard j mod `shards`, so each endpoint serves one
+    shard; with fewer endpoints than shards, every shard uses them all."""
+    if len(urls) < shards:
+        return list(urls)
+    return [url for index, url in enumerate(urls) if index % shards == shard]
+
+
 def shard_config(config: RunConfig, ref: ShardRef) -> RunConfig:
-    """The run's config writing into the shard's store (the store is not part of the run id)."""
-    return config.model_copy(update={"db": ref.store})
+    """The run's config writing into the shard's store, sending to its share of a fleet (neither the store nor
+    the endpoints are part of the run id)."""
+    update: dict[str, Any] = {"db": ref.store}
+    sampler = config.sampler
+    if isinstance(sampler, OpenAIHttpConfig) and sampler.base_urls and ref.shards > 1:
+        share = fleet_share(sampler.base_urls, ref.shard, ref.shards)
+        if len(share) == len(sampler.base_urls):
+            _logger().info("shard %d of %d: %d endpoints for %d shards, so every shard sends to all of them",
+                           ref.shard, ref.shards, len(share), ref.shards)  # fmt: skip
+        else:
+            _logger().info("shard %d of %d: endpoints %s", ref.shard, ref.shards, ", ".join(share))
+        update["sampler"] = sampler.model_copy(update={"base_urls": share})
+    return config.model_copy(update=update)
+
+
+def _logger() -> Any:
+    """The flow run's logger (seen in Prefect's UI) inside one, else this module's."""
+    return get_run_logger() if FlowRunContext.get() is not None else logging.getLogger(__name__)
 
 
 @dataclass

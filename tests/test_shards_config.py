@@ -22,8 +22,10 @@ def test_cluster_settings_decide_where_a_run_goes_not_which_run_it_is(tmp_path: 
     raw = http_run_config(tmp_path, "http://127.0.0.1:9/v1")
     alone = parse_config(raw, tmp_path / "run.toml")
     sharded = parse_config(
-        {**raw, "cluster": {"shards": 8, "work_pool": "gpu", "shard_dir": "shared/shards"}}, tmp_path / "run.toml"
-    )
+        {**raw, "cluster": {"shards": 8, "work_pool": "gpu", "shard_dir": "shared/shards", "heartbeat_s": 60,
+                            "zombie_after_s": 300}},
+        tmp_path / "run.toml",
+    )  # fmt: skip
     assert sharded.run_id() == alone.run_id()
     assert sharded.cluster.shard_dir == (tmp_path / "shared" / "shards").resolve(), "read from the config's folder"
     assert shard_dir(alone) == alone.db.with_name("store.duckdb.shards")
@@ -39,6 +41,9 @@ def test_cluster_settings_decide_where_a_run_goes_not_which_run_it_is(tmp_path: 
         ({"shards": 0}, "cluster.shards"),
         ({"work_pool": ""}, "cluster.work_pool"),
         ({"nodes": 2}, "cluster.nodes"),
+        ({"heartbeat_s": 10}, "cluster.heartbeat_s"),
+        ({"zombie_after_s": 5}, "cluster.zombie_after_s"),
+        ({"heartbeat_s": 60, "zombie_after_s": 60}, "zombie_after_s must be longer than heartbeat_s"),
     ],
 )
 def test_bad_cluster_settings_fail_naming_the_key(tmp_path: Path, cluster: dict, message: str) -> None:

@@ -137,7 +137,7 @@ def test_a_merge_killed_mid_shard_leaves_nothing_of_it_and_merging_again_gives_t
     merger = subprocess.Popen(
         [sys.executable, str(TESTS / "merge_process.py"), str(tmp_path / "run.toml")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(TESTS)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])},
     )  # fmt: skip
     try:
         assert merger.stdout is not None

@@ -2,7 +2,7 @@
 two `prefect worker start` processes and `cotfactory run --shards 4 --work-pool`. A shard's flow run killed with
 SIGKILL mid-shard is run again by Prefect; a shard failed for good leaves the others merged and the rerun
 submits only it. Each merged store equals a one-process run's. (A worker killed together with the flow runs it
-started is not covered: those runs stay Running in Prefect and the coordinator waits for them.)"""
+started: tests/test_shards_worker_kill.py.)"""
 
 import json
 import os
@@ -38,7 +38,7 @@ def answer(body: dict[str, Any], index: int) -> dict[str, Any]:
     return {"role": "assistant", "content": f"<think>{problem} worked out with seed {seed}{close}\n\\boxed{{{seed}}}"}
 
 
-def sharded_config(folder: Path, url: str, db: str, name: str = "pool") -> Path:
+def sharded_config(folder: Path, url: str, db: str, name: str = "pool", **cluster: Any) -> Path:
     prompts = "".join(json.dumps({"problem": f"What is {i} + {i}?", "answer": str(2 * i)}) + "\n" for i in range(12))
     (folder / "prompts.jsonl").write_text(prompts)
     config = {
@@ -52,7 +52,7 @@ def sharded_config(folder: Path, url: str, db: str, name: str = "pool") -> Path:
         "sampler": {"kind": "openai", "base_url": url, "model": "r1-test", "timeout_s": 300, "max_retries": 0},
         "checks": ["think_format", "non_empty"],
         "checking": {"workers": 1},
-        "cluster": {"shard_dir": "shards"},
+        "cluster": {"shard_dir": "shards", **cluster},
     }
     return write_config(folder, config, f"{db}.toml")
 
