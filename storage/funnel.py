@@ -27,9 +27,7 @@ class FunnelRow:
 def run_funnel(con: duckdb.DuckDBPyConnection, run_id: str) -> list[FunnelRow]:
     """Per outcome (accepted, or the first failing check and reason): samples, share and tokens, accepted first."""
     rows = con.execute(_FUNNEL_OF_RUN, [run_id]).fetchall()
-    return [
-        FunnelRow(str(c), str(r), int(n), float(s), None if t is None else int(t)) for c, r, n, s, t in rows
-    ]
+    return [FunnelRow(str(c), str(r), int(n), float(s), None if t is None else int(t)) for c, r, n, s, t in rows]
 
 
 def funnel_frame(funnel: list[FunnelRow]) -> pl.DataFrame:

@@ -2,6 +2,8 @@
 cut at max_tokens, stopped as a loop, aborted by a check, aborted at the target, a collapsed duplicate, a round
 without a token count), the same figures in `status` and the report, and a store of the previous schema."""
 
+import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -136,31 +138,35 @@ def test_token_sums_are_unknown_without_counts_and_zero_without_samples(store: S
 def test_status_shows_the_cost_and_the_tokens_by_outcome(cost_store: Path) -> None:
     shown = run_cli("status", RUN, "--db", str(cost_store), env={"COLUMNS": "160"})
     assert shown.returncode == 0, shown.stderr
-    out = shown.stdout
-    cost = {cells[0]: cells[1] for cells in _cells(out[out.index("cost") :]) if len(cells) == 2}
-    assert cost["GPU tokens per accepted trace"] == "1,125.0"
-    assert cost["generated tokens"] == "2,250"
-    assert cost["pass rate"].startswith("28.6% (2 accepted of 7)")
-    assert cost["aborted samples"] == "2 (200 tokens)"
-    assert cost["tokens saved by aborts (estimate)"] == f"{SAVED:,}"
-    funnel = [cells for cells in _cells(out[out.index("funnel") : out.index("cost")]) if len(cells) == 5]
+    overview, funnel, cost = (_table(shown.stdout, header) for header in ("run_id", "check_name", "figure"))
+    assert overview[1][overview[0].index("pass_rate")] == "0.2857", "target_met left out of the pass rate"
+    assert overview[1][overview[0].index("tokens_per_accepted")] == "1,125"
     assert funnel[0] == ["check_name", "reason", "samples", "share", "generated_tokens"]
     assert ["target_met", "target_met", "1", "0.125", "150"] in funnel
     assert ["math_verify", "wrong_answer", "2", "0.25", "550"] in funnel
-    overview = {cells[0]: cells[1] for cells in _cells(out[: out.index("rounds")]) if len(cells) == 2}
-    runs = [cells for cells in _cells(out[: out.index("rounds")]) if len(cells) > 2]
-    shown_rate = overview.get("pass_rate") or runs[1][runs[0].index("pass_rate")]
-    assert shown_rate == "0.2857"
+    figures = dict(cost[1:])
+    assert figures["GPU tokens per accepted trace"] == "1,125.0"
+    assert figures["generated tokens"] == "2,250"
+    assert figures["pass rate"] == "28.6% (2 accepted of 7); 1 stopped at their prompt's target, left out"
+    assert figures["tokens of rejected samples"] == "1,500"
+    assert figures["aborted samples"] == "2 (200 tokens)"
+    assert figures["tokens saved by aborts (estimate)"] == f"{SAVED:,}"
 
 
-def _cells(text: str) -> list[list[str]]:
-    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in text.splitlines() if "│" in line]
+def _table(output: str, header: str) -> list[list[str]]:
+    """The header and rows of the table printed with `header` as its first column."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"┃ {header} "))
+    table = []
+    for line in lines[start:]:
+        if not line.startswith(("┃", "│", "┡")):
+            break
+        if not line.startswith("┡"):
+            table.append([cell.strip() for cell in re.split("[┃│]", line)[1:-1]])
+    return table
 
 
 def test_the_report_shows_the_cost(cost_store: Path, tmp_path: Path) -> None:
-    import json
-    import re
-
     out = tmp_path / "cost.html"
     done = run_cli("report", RUN, "--db", str(cost_store), "--out", str(out))
     assert done.returncode == 0, done.stderr
@@ -188,3 +194,22 @@ def test_a_store_of_the_previous_schema_migrates_and_shows_its_cost(db: Path) ->
     with open_read_only(db) as con:
         assert run_cost(con, RUN) == EXPECTED
         assert sum(row.generated_tokens or 0 for row in run_funnel(con, RUN)) == 300 + 550 + 500 + 400 + 50 + 150
+
+
+def test_the_end_of_run_tables_show_the_tokens_and_the_cost(cost_store: Path) -> None:
+    from rich.console import Console
+
+    from cotfactory.flows.progress import cost_table, funnel_table
+    from cotfactory.flows.run_artifacts import cost_markdown
+
+    with open_read_only(cost_store) as con:
+        funnel, cost = run_funnel(con, RUN), run_cost(con, RUN)
+    console = Console(width=160, record=True, color_system=None)
+    console.print(funnel_table(RUN, funnel))
+    console.print(cost_table(cost))
+    lines = [[cell.strip() for cell in re.split("[┃│]", line)[1:-1]] for line in console.export_text().splitlines()]
+    assert ["target_met", "target_met", "1", "12.5%", "150"] in lines
+    assert ["total", "", "8", "100.0%", f"{300 + 550 + 500 + 400 + 50 + 150:,}"] in lines
+    assert ["GPU tokens per accepted trace", "1,125.0"] in lines
+    assert ["tokens saved by aborts (estimate)", f"{SAVED:,}"] in lines
+    assert "| GPU tokens per accepted trace | 1,125.0 |" in cost_markdown(cost)
