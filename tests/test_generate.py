@@ -82,6 +82,7 @@ def test_http_run_accepts_and_rejects_r1_style_answers(prefect_api: str, tmp_pat
         assert (status, model) == ("completed", "r1-test")
         assert json.loads(stored_config)["batch_size"] == 2
         assert rows(db, "SELECT sum(completion_tokens) FROM run_rounds") == [(9 * 14,)], "usage of 9 requests of n=2"
+        assert rows(db, "SELECT generated_tokens, tokens_per_accepted FROM run_cost") == [(9 * 14, 9 * 14 / 1)]
         assert json.loads(stored_config)["prompts"]["files"] == [str(tmp_path / "prompts.jsonl")]
         assert json.loads(sampler)["base_url"] == server.url and "math_verify" in json.loads(checks)
         assert version

@@ -213,3 +213,29 @@ def test_the_end_of_run_tables_show_the_tokens_and_the_cost(cost_store: Path) ->
     assert ["GPU tokens per accepted trace", "1,125.0"] in lines
     assert ["tokens saved by aborts (estimate)", f"{SAVED:,}"] in lines
     assert "| GPU tokens per accepted trace | 1,125.0 |" in cost_markdown(cost)
+
+
+def test_saved_tokens_are_the_mean_remaining_length_of_finished_samples_that_got_further(
+    store: Store, db: Path
+) -> None:
+    """Ties, an abort at exactly a finished length (only longer ones count), one past every finished sample (0)."""
+    import random
+
+    rng = random.Random(7)
+    finished = [rng.choice([10, 20, 20, 35, 80, 200]) + rng.randrange(3) for _ in range(40)]
+    aborted = [0, 10, 20, 22, 80, max(finished), max(finished) + 5, *(rng.randrange(250) for _ in range(20))]
+    store.add_prompts([prompt(0)])
+    outcome = {"run_id": "r", "accepted": False, "reject_check": "x", "reject_reason": "x"}
+    kinds = [("stop", t) for t in finished] + [("length", 300)] + [("aborted:language", g) for g in aborted]
+    samples = [
+        JudgedSample.create(prompt_id=prompt(0).prompt_id, model="m", completion=f"{kind} {index}",
+                            sample_index=index, finish_reason=kind, completion_tokens=tokens, **outcome)
+        for index, (kind, tokens) in enumerate(kinds)
+    ]  # fmt: skip
+    store_batch(store, samples)
+    ran = [*finished, 300]
+    expected = sum(sum(longer) / len(longer) - g for g in aborted if (longer := [t for t in ran if t > g]))
+    with open_read_only(db) as con:
+        cost = run_cost(con, "r")
+    assert cost.saved_tokens == round(expected)
+    assert (cost.aborted_samples, cost.aborted_tokens) == (len(aborted), sum(aborted))
