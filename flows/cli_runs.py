@@ -66,7 +66,7 @@ def _run_with_progress(config: Path, run_config: "RunConfig") -> "RunSummary":
     from rich.console import Console
 
     from cotfactory.flows.generate import generate
-    from cotfactory.flows.progress import ProgressBar, funnel_table, stop_on_interrupt
+    from cotfactory.flows.progress import ProgressBar, cost_table, funnel_table, stop_on_interrupt
     from cotfactory.flows.run_control import controlling
 
     console = Console(stderr=True)
@@ -75,6 +75,7 @@ def _run_with_progress(config: Path, run_config: "RunConfig") -> "RunSummary":
         # the flow's one parameter is the config as JSON: what a deployment of it passes too
         summary = generate(run_config.as_json())
     Console().print(funnel_table(summary.run_id, summary.funnel))
+    Console().print(cost_table(summary.cost))
     progress = summary.progress
     console.print(
         f"run {summary.run_id} {summary.status}: {summary.samples:,} samples in the store, {summary.accepted:,} "
@@ -116,11 +117,13 @@ def status(
     db: DbOption = Path(DEFAULT_DB),
 ) -> None:
     """Where runs stand, read from the store: samples, accepted, rounds and, for one run, its rounds, its
-    servers (an HTTP sampler's requests, sequences and failures per endpoint) and its funnel."""
+    servers (an HTTP sampler's requests, sequences and failures per endpoint), its funnel with the tokens of each
+    outcome, and its cost: GPU tokens per accepted trace, aborted samples and the tokens aborts saved."""
     import polars as pl
 
     from cotfactory.flows.run_state import ENDPOINTS_OF_RUN, ROUNDS_OF_RUN, RUNS_OVERVIEW
     from cotfactory.storage.funnel import funnel_frame, run_funnel
+    from cotfactory.storage.run_cost import run_cost
     from cotfactory.storage.shard_merge import SHARDS_OF_RUN
 
     if run_id is None:
@@ -139,7 +142,10 @@ def status(
         print_frame(endpoints, title="servers", max_rows=100)
     with open_read_only(db) as con:
         funnel = run_funnel(con, run_id)
+        cost = run_cost(con, run_id)
     print_frame(funnel_frame(funnel).with_columns(pl.col("share").round(4)), title="funnel", max_rows=100)
+    figures = cost.figures()
+    print_frame(pl.DataFrame({"figure": [n for n, _ in figures], "value": [v for _, v in figures]}), title="cost")
 
 
 def schedule(

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
@@ -19,6 +18,7 @@ from cotfactory.filters.runner import domains_of
 from cotfactory.flows.config import RunConfig, load_config
 from cotfactory.flows.continuous import ProgressCallback, RunProgress, Tracker, sample_continuously
 from cotfactory.flows.report import report_artifact
+from cotfactory.flows.run_artifacts import outcome_artifacts
 from cotfactory.flows.run_control import ProgressLog, current
 from cotfactory.flows.run_parts import open_chain, open_sampler, replays, stream_watch
 from cotfactory.flows.run_state import (
@@ -31,6 +31,7 @@ from cotfactory.flows.run_state import (
 )
 from cotfactory.storage import PromptRecord, RunRecord, Store
 from cotfactory.storage.errors import CotfactoryError
+from cotfactory.storage.run_cost import RunCost, run_cost
 
 __all__ = ["ProgressCallback", "RunProgress", "RunSummary", "generate"]
 
@@ -39,12 +40,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RunSummary:
-    """What a run did, returned by the flow; the funnel is read from the store after the run."""
+    """What a run did, returned by the flow; the funnel and the cost are read from the store after the run."""
 
     run_id: str
     status: str
     progress: RunProgress
     funnel: list[FunnelRow]
+    cost: RunCost
 
     @property
     def samples(self) -> int:
@@ -76,14 +78,6 @@ def start_run(store: Store, config: RunConfig) -> str:
         )
     )
     return run_id
-
-
-def _funnel_artifact(run_id: str, funnel: list[FunnelRow]) -> None:
-    table = [
-        {"check": row.check_name, "reason": row.reason, "samples": row.samples, "share": round(row.share, 4)}
-        for row in funnel
-    ]
-    create_table_artifact(key=f"funnel-{run_id}", table=table, description=f"Outcome of every sample of run {run_id}")
 
 
 def as_config(config: RunConfig | dict[str, Any] | str) -> RunConfig:
@@ -143,18 +137,18 @@ def sample_check_store(config: RunConfig, prompts: list[PromptRecord]) -> tuple[
 
 
 @task(name="write-report", retries=1, cache_policy=NO_CACHE)
-def write_run_report(config: RunConfig, run_id: str) -> list[FunnelRow]:
-    """The run's funnel as a table artifact and its HTML report beside the store; a report that cannot be written
-    is logged, since the run itself is stored."""
+def write_run_report(config: RunConfig, run_id: str) -> tuple[list[FunnelRow], RunCost]:
+    """The run's funnel and cost as artifacts and its HTML report beside the store; a report that cannot be
+    written is logged, since the run itself is stored."""
     logger = get_run_logger()
     with Store(config.db).transaction(memory_capped=True) as con:
-        funnel = run_funnel(con, run_id)
-    _funnel_artifact(run_id, funnel)
+        funnel, cost = run_funnel(con, run_id), run_cost(con, run_id)
+    outcome_artifacts(run_id, funnel, cost)
     try:
         logger.info("run %s report: %s", run_id, report_artifact(config.db, run_id))
     except (OSError, CotfactoryError) as error:
         logger.error("run %s: report not written: %s", run_id, error)
-    return funnel
+    return funnel, cost
 
 
 @flow(name="cotfactory-generate")
@@ -168,8 +162,8 @@ def generate(config: RunConfig | dict[str, Any] | str) -> RunSummary:
     run_config = as_config(config)
     prompts = import_and_select(run_config)
     status, progress = sample_check_store(run_config, prompts)
-    funnel = write_run_report(run_config, progress.run_id)
-    summary = RunSummary(progress.run_id, status, progress, funnel)
+    funnel, cost = write_run_report(run_config, progress.run_id)
+    summary = RunSummary(progress.run_id, status, progress, funnel, cost)
     get_run_logger().info(
         "run %s %s: %d samples in the store, %d accepted", summary.run_id, status, summary.samples, summary.accepted
     )

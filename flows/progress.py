@@ -1,4 +1,4 @@
-"""The terminal side of a run: a live progress bar and the funnel table at the end."""
+"""The terminal side of a run: a live progress bar, and the funnel and cost tables at the end."""
 
 import signal
 import threading
@@ -13,6 +13,7 @@ from rich.table import Table
 
 from cotfactory.flows.generate import RunProgress
 from cotfactory.storage.funnel import FunnelRow
+from cotfactory.storage.run_cost import RunCost
 
 
 class _WithEndpoints(Progress):
@@ -81,16 +82,37 @@ class ProgressBar:
         self._progress.endpoints = progress.endpoints
 
 
+def _tokens(count: int | None) -> str:
+    return "∅" if count is None else f"{count:,}"
+
+
 def funnel_table(run_id: str, funnel: list[FunnelRow]) -> Table:
-    """Every sample of the run by outcome: accepted, or the first check that rejected it and why."""
+    """Every sample of the run by outcome: accepted, or the first check that rejected it and why, with the tokens
+    its samples generated."""
     table = Table(title=f"funnel of run {run_id}")
     table.add_column("check")
     table.add_column("reason")
     table.add_column("samples", justify="right")
     table.add_column("share", justify="right")
+    table.add_column("tokens", justify="right")
     for row in funnel:
-        table.add_row(row.check_name, row.reason, f"{row.samples:,}", f"{row.share:.1%}")
-    table.add_row("total", "", f"{sum(row.samples for row in funnel):,}", "100.0%" if funnel else "", style="bold")
+        tokens = _tokens(row.generated_tokens)
+        table.add_row(row.check_name, row.reason, f"{row.samples:,}", f"{row.share:.1%}", tokens)
+    counted = [row.generated_tokens for row in funnel if row.generated_tokens is not None]
+    table.add_row(
+        "total", "", f"{sum(row.samples for row in funnel):,}", "100.0%" if funnel else "",
+        _tokens(sum(counted) if counted else None), style="bold",
+    )  # fmt: skip
+    return table
+
+
+def cost_table(cost: RunCost) -> Table:
+    """What the run generated and what that bought: GPU tokens per accepted trace first."""
+    table = Table(title=f"cost of run {cost.run_id}", show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name, value in cost.figures():
+        table.add_row(name, value, style="bold" if name == "GPU tokens per accepted trace" else None)
     return table
 
 

@@ -10,6 +10,7 @@ import duckdb
 
 from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.funnel import run_funnel
+from cotfactory.storage.run_cost import RunCost, run_cost
 from cotfactory.storage.set_refs import resolve_set
 
 EXAMPLES_PER_REASON = 3
@@ -39,6 +40,7 @@ class ReportData:
     summary: dict[str, Any]
     charts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     examples: list[dict[str, Any]] = field(default_factory=list)
+    cost: RunCost | None = None  # a run's; a set's samples come from runs that generated more than them
 
 
 def _scope(con: duckdb.DuckDBPyConnection, run_id: str | None, set_ref: str | None) -> Scope:
@@ -72,6 +74,7 @@ def report_data(
     summary = _records(
         con,
         f"""SELECT count(*) AS samples, count(*) FILTER (WHERE o.accepted) AS accepted,
+                   count(*) FILTER (WHERE NOT o.accepted AND o.reject_check = 'target_met') AS target_met,
                    count(DISTINCT o.prompt_id) AS prompts, count(DISTINCT o.run_id) AS runs,
                    coalesce(sum(c.completion_tokens), 0)::BIGINT AS completion_tokens
             FROM outcomes o JOIN completions c USING (sample_id) WHERE {scope.predicate}""",
@@ -80,14 +83,18 @@ def report_data(
     data = ReportData(scope.title, scope, summary)
     if scope.run_id is not None:
         data.charts["funnel"] = [asdict(row) for row in run_funnel(con, scope.run_id)]
+        data.cost = run_cost(con, scope.run_id)
     else:  # a set holds samples its runs accepted, and nothing else
-        accepted = [{"check_name": "accepted", "reason": "accepted", "samples": summary["accepted"], "share": 1.0}]
+        accepted = [{"check_name": "accepted", "reason": "accepted", "samples": summary["accepted"], "share": 1.0,
+                     "generated_tokens": summary["completion_tokens"]}]  # fmt: skip
         data.charts["funnel"] = accepted if summary["accepted"] else []
-    # difficulty: each prompt's pass rate over its samples in scope, in ten bins (1.0 in the last)
+    # difficulty: each prompt's pass rate over its samples in scope (those stopped at the prompt's target left
+    # out), in ten bins (1.0 in the last)
     data.charts["difficulty"] = _records(
         con,
         f"""WITH rates AS (SELECT o.prompt_id, avg(o.accepted::INT) AS pass_rate FROM outcomes o
-                           WHERE {scope.predicate} GROUP BY o.prompt_id)
+                           WHERE {scope.predicate} AND o.reject_check IS DISTINCT FROM 'target_met'
+                           GROUP BY o.prompt_id)
             SELECT least(floor(pass_rate * 10), 9)::INT AS bin, count(*) AS prompts FROM rates GROUP BY bin
             ORDER BY bin""",
         scope.params,

@@ -8,6 +8,7 @@ import io
 import json
 import re
 from collections import Counter
+from dataclasses import asdict
 from typing import Any
 
 from cotfactory.filters.parse import last_boxed
@@ -187,17 +188,19 @@ def _example(example: dict[str, Any]) -> str:
 def render_report(data: ReportData) -> str:
     """The whole report as one HTML document."""
     summary = data.summary
-    rate = summary["accepted"] / summary["samples"] if summary["samples"] else 0.0
-    rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{value}</td></tr>"
-        for name, value in (
-            ("samples", f"{summary['samples']:,}"),
-            ("accepted", f"{summary['accepted']:,} ({rate:.1%})"),
-            ("prompts", f"{summary['prompts']:,}"),
-            ("runs", f"{summary['runs']:,}"),
-            ("completion tokens", f"{summary['completion_tokens']:,}"),
-        )
-    )
+    judged = summary["samples"] - summary["target_met"]  # samples stopped at their prompt's target left out
+    rate = f" ({summary['accepted'] / judged:.1%})" if judged and data.cost is None else ""  # a run's: its pass rate
+    accepted = f"{summary['accepted']:,}{rate}"
+    figures = [
+        ("samples", f"{summary['samples']:,}"),
+        ("accepted", accepted),
+        ("prompts", f"{summary['prompts']:,}"),
+        ("runs", f"{summary['runs']:,}"),
+        ("completion tokens", f"{summary['completion_tokens']:,}"),
+    ]
+    cost = "" if data.cost is None else _json_script("data-cost", asdict(data.cost))
+    figures += data.cost.figures() if data.cost else []  # a run's cost: GPU tokens per accepted trace first
+    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{html.escape(value)}</td></tr>" for name, value in figures)
     sections = []
     for name, (heading, description) in CHARTS.items():
         points = data.charts[_DATA_OF.get(name, name)]
@@ -214,7 +217,7 @@ def render_report(data: ReportData) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>cotfactory report: {html.escape(data.title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{_STYLE}</style></head>
 <body><h1>cotfactory report: {html.escape(data.title)}</h1>
-<table class=summary>{rows}</table>{_json_script("data-summary", summary)}
+<table class=summary>{rows}</table>{_json_script("data-summary", summary)}{cost}
 {"".join(sections)}
 <section id="examples"><h2>Rejected samples</h2><p>A few samples of each rejection reason, with the part that
 failed marked: the boxed answer beside the reference, the repeated line, the foreign fragment, where the

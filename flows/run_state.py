@@ -101,14 +101,13 @@ def is_finished(progress: PromptProgress, config: RunConfig) -> bool:
 RUNS_OVERVIEW = """
 SELECT r.run_id, r.status, r.model, r.started_at, r.finished_at,
        coalesce(g.prompts, 0) AS prompts, coalesce(g.rounds, 0) AS rounds,
-       coalesce(s.samples, 0) AS samples, coalesce(s.accepted, 0) AS accepted,
-       CASE WHEN s.samples > 0 THEN s.accepted / s.samples END AS pass_rate
+       coalesce(c.samples, 0) AS samples, coalesce(c.accepted, 0) AS accepted, c.pass_rate,
+       c.tokens_per_accepted
 FROM runs r
 LEFT JOIN (SELECT run_id, count(DISTINCT prompt_id) AS prompts, max(round) + 1 AS rounds
            FROM run_rounds GROUP BY run_id) g ON g.run_id = r.run_id
-LEFT JOIN (SELECT run_id, count(*) AS samples, count(*) FILTER (WHERE accepted) AS accepted
-           FROM outcomes GROUP BY run_id) s ON s.run_id = r.run_id
-"""
+LEFT JOIN run_cost c ON c.run_id = r.run_id
+"""  # the pass rate leaves out samples stopped at their prompt's target (run_cost)
 
 ROUNDS_OF_RUN = """
 SELECT round, count(*) AS prompts, sum(samples) AS samples, sum(accepted) AS accepted,

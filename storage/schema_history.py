@@ -33,4 +33,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         "shards of a sharded run: each shard's store, flow run, state and counts, and when it was merged",
         outcomes.V10,
     ),
+    Migration(
+        11,
+        "a run's cost: view run_cost (tokens per accepted trace, aborts), tokens per outcome in funnel, "
+        "target_met samples out of prompt_stats' pass rate",
+        outcomes.V11,
+    ),
 )

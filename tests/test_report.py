@@ -34,6 +34,8 @@ def traces() -> list[dict]:
         for completion in kinds:
             lines.append({"problem": problem, "completion": completion, "finish_reason": "stop"})
         lines.append({"problem": problem, "completion": right.format(s=total)[:40], "finish_reason": "length"})
+    for number, line in enumerate(lines):  # the token counts a server reported, as a dump keeps them
+        line |= {"prompt_tokens": 20, "completion_tokens": len(line["completion"]) // 3 + number}
     return lines
 
 
@@ -85,6 +87,29 @@ def test_the_numbers_behind_each_chart_equal_sql_over_the_same_run(reported_run:
     ((judged,),) = rows(db, "SELECT count(*) FROM verdicts WHERE check_name = 'language' AND score IS NOT NULL")
     assert sum(row["samples"] for row in chart_data(page, "language")) == judged > 0
     assert chart_data(page, "summary")["accepted"] == rows(db, "SELECT count(*) FROM accepted")[0][0]
+
+
+def test_the_runs_cost_is_the_tokens_its_sampler_reported(reported_run: tuple[Path, str, Path]) -> None:
+    from prefect.client.orchestration import get_client
+
+    from cotfactory.storage import open_read_only
+    from cotfactory.storage.run_cost import run_cost
+
+    db, run_id, report = reported_run
+    reported = sum(line["completion_tokens"] for line in traces())
+    with open_read_only(db) as con:
+        cost = run_cost(con, run_id)
+    assert (cost.generated_tokens, cost.prompt_tokens, cost.accepted) == (reported, 20 * 36, 6)
+    assert cost.tokens_per_accepted == reported / 6
+    assert sum(row["generated_tokens"] for row in chart_data(report.read_text(), "funnel")) == reported
+    figure = f"<td>GPU tokens per accepted trace</td><td>{reported / 6:,.1f}</td>"
+    assert figure in report.read_text()
+    with get_client(sync_client=True) as client:
+        artifacts = {a.key: a for a in client.read_latest_artifacts()}
+    assert f"| GPU tokens per accepted trace | {reported / 6:,.1f} |" in str(artifacts[f"cost-{run_id}"].data)
+    table = artifacts[f"funnel-{run_id}"].data
+    table = json.loads(table) if isinstance(table, str) else table
+    assert sum(row["generated_tokens"] for row in table) == reported
 
 
 def test_rejected_samples_show_the_part_that_failed(reported_run: tuple[Path, str, Path]) -> None:

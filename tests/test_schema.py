@@ -27,7 +27,7 @@ def test_fresh_store_is_at_the_latest_version(store: Store, db: Path) -> None:
     versions = query("SELECT version FROM schema_migrations ORDER BY version", db)["version"].to_list()
     assert versions == [m.version for m in MIGRATIONS]
     views = set(query("SELECT view_name FROM duckdb_views() WHERE NOT internal", db)["view_name"])
-    assert {"accepted", "funnel", "prompt_stats"} <= views
+    assert {"accepted", "funnel", "prompt_stats", "run_cost"} <= views
 
 
 def test_older_file_is_migrated_and_keeps_its_rows(db: Path) -> None:
@@ -127,6 +127,10 @@ def test_a_store_of_the_one_table_samples_schema_migrates_with_its_samples_verdi
     ]
     assert query("SELECT name, version, sample_id FROM set_members", db).rows() == [("best", 1, "s1")]
     assert query("SELECT run_id, sampled, accepted FROM prompt_stats", db).rows() == [("r1", 2, 1)]
+    # no round records before version 4: the run's cost falls back to its samples' token counts
+    assert query(
+        "SELECT run_id, samples, accepted, generated_tokens, tokens_per_accepted FROM run_cost", db
+    ).rows() == [("r1", 2, 1, 17, 17.0)]
 
 
 def test_one_completion_judged_by_two_runs_has_an_outcome_and_verdicts_in_each(store: Store, db: Path) -> None:
