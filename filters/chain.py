@@ -18,9 +18,7 @@ import duckdb
 from cotfactory.filters.checks import REGISTRY, Sample, Verdict, failed
 from cotfactory.filters.prefix import PromptContext, StreamJudge, aborted_by, prefix_verdicts
 from cotfactory.filters.runner import CheckRunner, NamedCheck
-
-# An in-flight sibling stopped because its prompt had met its target: not a rejection, left out of pass rates.
-TARGET_MET = "target_met"
+from cotfactory.samplers.base import TARGET_MET  # not a rejection: left out of pass rates
 
 
 @dataclass

@@ -1,14 +1,13 @@
 """Language consistency, as R1 defined it: the share of target-language words in the reasoning. A share alone
-misses the short foreign fragments real traces slip into (a few Chinese words in 8,000 characters of English
-keep the share above 0.99), so fragments of two or more foreign words or characters are flagged too, in the
-reasoning and in the answer.
+misses the short fragments real traces slip into (a few Chinese words in 8,000 characters of English keep it
+above 0.99), so fragments of two or more foreign words or characters are flagged too, in reasoning and answer.
 
-Every character is classified by what it is before words are counted (`filters/scripts.py`): letters by their
-Unicode Script_Extensions against the target language's scripts (from CLDR, so any language works), and
-digits, superscripts and subscripts, letterlike and math symbols, arrows, box drawing and emoji are no word
-at all. Math, code and URLs are removed first; Greek letters count as math outside Greek. Quoted text is
-exempt only when it is in the target's script or quotes what the problem itself says. Two languages of one
-script (English and German) are told apart by lingua when configured (`same_script`).
+Every character is classified before words are counted (`filters/scripts.py`): letters by their Unicode
+Script_Extensions against the target language's scripts (from CLDR, so any language works); digits, sub- and
+superscripts, letterlike and math symbols, arrows, box drawing and emoji are no word at all. Math, code and
+URLs are removed first; Greek letters count as math outside Greek. Quoted text is exempt only when it is in
+the target's script or quotes what the problem itself says. Two languages of one script (English, German)
+are told apart by lingua when configured (`same_script`).
 """
 
 import re
@@ -219,11 +218,7 @@ class LanguageConsistency:
         """Only the fragment rule on the reasoning: a share of foreign words can fall again as the text goes on."""
         language = context.target_language or detect_language(context.problem)
         classifier = Classifier(_target_scripts(language))
-
-        def fragments(block: str) -> list[str]:
-            return self._fragments(*self._words(block, classifier, context.problem))
-
-        return FragmentWatch(fragments, language)
+        return FragmentWatch(lambda block: self._fragments(*self._words(block, classifier, context.problem)), language)
 
     def __call__(self, sample: Sample) -> Verdict:
         language = sample.target_language or detect_language(sample.problem)

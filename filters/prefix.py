@@ -11,7 +11,6 @@ aborted sample (`prefix_verdicts`), so an audit of the stored prefix reproduces 
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from cotfactory.filters.checks import Sample, Verdict
 from cotfactory.samplers.base import ABORTED
@@ -53,12 +52,10 @@ class Watch:
         """The stream grew; a failed verdict when its size dooms the sample."""
         return None
 
-
-class Watching(Protocol):
-    """A check that declares itself prefix-monotone: it makes a watch for a stream of this prompt (None: it has
-    nothing to watch here, e.g. code fences in a code problem's reasoning)."""
-
-    def watch(self, context: PromptContext) -> Watch | None: ...
+    def partial(self, reasoning: str, start: int) -> Verdict | None:
+        """The reasoning so far, whose paragraph from `start` on is still being written (read from where it
+        left off: a watch that reads it must stay linear)."""
+        return None
 
 
 class _TagCount:
@@ -174,6 +171,9 @@ class StreamJudge:
             self._settled = len(reasoning)
             self._closed = True
             return
+        for name, watch in self.watches:
+            if (verdict := watch.partial(reasoning, self._settled)) is not None and not verdict.passed:
+                found.setdefault(name, verdict)
         # a break found later starts in the whitespace that ends the text now, or after it
         trailing = len(reasoning) - len(reasoning.rstrip())
         newline = reasoning.find("\n", len(reasoning) - trailing)

@@ -9,9 +9,9 @@ import duckdb
 
 from cotfactory.filters.chain import Chain, ChainContext, Decision
 from cotfactory.filters.checks import Sample
-from cotfactory.samplers.base import Completion
+from cotfactory.samplers.base import TARGET_MET, Completion
 from cotfactory.samplers.units import Unit
-from cotfactory.storage import JudgedSample, RoundRecord, Store, VerdictRecord
+from cotfactory.storage import JudgedSample, PromptRecord, RoundRecord, Store, VerdictRecord
 from cotfactory.storage.ids import sample_id_for
 from cotfactory.storage.records import CompletionRecord, OutcomeRecord
 from cotfactory.storage.store import write_batch
@@ -25,26 +25,32 @@ class Committed:
     accepted: int
     completion_tokens: int
     accepted_by_prompt: dict[str, int]
+    target_met: int = 0  # samples stopped because their prompt had its target: no rejection
+
+
+def sample_of(model: str, prompt: PromptRecord, round: int, completion: Completion) -> Sample:
+    """One completion of a prompt's round as the chain sees it, with its sample id (the store's, computed here)."""
+    return Sample.from_completion(
+        prompt.problem,
+        completion.text,
+        reasoning=completion.reasoning,
+        opened_by_template=completion.opened_by_template,
+        reference=prompt.reference,
+        domain=prompt.domain,
+        target_language=prompt.target_language,
+        finish_reason=completion.finish_reason,
+        completion_tokens=completion.completion_tokens,
+        sample_id=sample_id_for(prompt.prompt_id, model, completion.text),
+        prompt_id=prompt.prompt_id,
+        round=round,
+        tests=json.dumps(prompt.tests) if prompt.tests else None,
+    )
 
 
 def samples_of(model: str, units: Sequence[Unit], completions: Sequence[Sequence[Completion]]) -> list[Sample]:
-    """Every completion of these units as the chain sees it, with its sample id (the store's, computed here)."""
+    """Every completion of these units as the chain sees it."""
     return [
-        Sample.from_completion(
-            unit.prompt.problem,
-            completion.text,
-            reasoning=completion.reasoning,
-            opened_by_template=completion.opened_by_template,
-            reference=unit.prompt.reference,
-            domain=unit.prompt.domain,
-            target_language=unit.prompt.target_language,
-            finish_reason=completion.finish_reason,
-            completion_tokens=completion.completion_tokens,
-            sample_id=sample_id_for(unit.prompt.prompt_id, model, completion.text),
-            prompt_id=unit.prompt.prompt_id,
-            round=unit.round,
-            tests=json.dumps(unit.prompt.tests) if unit.prompt.tests else None,
-        )
+        sample_of(model, unit.prompt, unit.round, completion)
         for unit, of_prompt in zip(units, completions, strict=True)
         for completion in of_prompt
     ]
@@ -140,4 +146,5 @@ def commit_units(
         accepted=sum(by_prompt.values()),
         completion_tokens=sum(r.completion_tokens or 0 for r in rounds),
         accepted_by_prompt=by_prompt,
+        target_met=sum(decision.check == TARGET_MET for decision in decisions),
     )

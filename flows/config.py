@@ -77,9 +77,7 @@ class CheckingConfig(Strict):
     timeout_s: float = Field(30.0, gt=0)
     majority_vote: bool = Field(False, description="Prompts without a reference take their samples' majority")
     judge: JudgeConfig | None = None
-    abort_doomed: bool = Field(
-        True, description="Abort a streamed sample once a prefix-monotone check fails it (no continuation passes)"
-    )
+    abort_doomed: bool = Field(True, description="Abort a streamed sample once a prefix-monotone check dooms it")
 
 
 class DedupConfig(Strict):
@@ -120,14 +118,14 @@ class RunConfig(Strict):
     sampling: SamplingParams = SamplingParams()
     samples_per_round: int = Field(4, ge=1, le=1024)
     target_accepted: int = Field(1, ge=1)
+    on_target: Literal["keep", "abort"] = Field("keep", description="A prompt's samples in flight once it has its "
+                                                "target: kept (R1), or aborted and stored as target_met")  # fmt: skip
     max_rounds: int = Field(1, ge=1)
     batch_size: int = Field(
         64, ge=1, description="At most this many prompt rounds are checked and stored together; for samplers that "
         "do not stream (vllm, replay), also the most prompts of one generate call"
     )  # fmt: skip
-    commit_interval_s: float = Field(
-        1.0, gt=0, description="How long the store step waits for a sampled round before it looks at Ctrl-C again"
-    )
+    commit_interval_s: float = Field(1.0, gt=0, description="The store step's wait for a round, between Ctrl-C looks")
     sample_retries: int = Field(2, ge=0, description="Retries of a failed generate call of a sampler that does not "
                                 "stream; the HTTP sampler retries each request (max_retries)")  # fmt: skip
     checks: list[str | dict[str, Any]] = Field(default_factory=lambda: list(DEFAULT_CHECKS))

@@ -38,6 +38,7 @@ class RunProgress:
     samples: int = 0
     accepted: int = 0
     stored_now: int = 0
+    target_met: int = 0  # stopped once their prompt had its target: left out of the pass rate
     completion_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
     # per endpoint of an HTTP sampler: requests, sequences, failures, set_aside, last_error
@@ -45,7 +46,8 @@ class RunProgress:
 
     @property
     def pass_rate(self) -> float:
-        return self.accepted / self.samples if self.samples else 0.0
+        judged = self.samples - self.target_met
+        return self.accepted / judged if judged > 0 else 0.0
 
     @property
     def tokens_per_s(self) -> float:
@@ -55,6 +57,8 @@ class RunProgress:
 ProgressCallback = Callable[[RunProgress], None]
 # Per prompt: what makes the judge of each of its streams (None: its samples are not watched)
 WatchFor = Callable[[PromptRecord], Callable[[bool], StreamWatch | None] | None]
+# Per prompt round and its stored accepted count: what is told of each ending sample (on_target = "abort")
+SettleFor = Callable[[PromptRecord, int, int], Callable[[Completion], bool]]
 
 
 class Tracker:
@@ -68,9 +72,10 @@ class Tracker:
         state: dict[str, PromptProgress],
         on_progress: ProgressCallback | None,
         watch_for: WatchFor | None = None,
+        settle_for: SettleFor | None = None,
     ) -> None:
         self.config = config
-        self.watch_for = watch_for
+        self.watch_for, self.settle_for = watch_for, settle_for
         self.prompts = prompts
         self.state = state
         self.progress = progress
@@ -84,7 +89,8 @@ class Tracker:
     def unit(self, prompt: PromptRecord, round: int) -> Unit:
         """One round of a prompt, with its round's params and the watch of its streams."""
         watch = self.watch_for(prompt) if self.watch_for is not None else None
-        return Unit(prompt, round, self.config.params_for_round(round), watch)
+        settle = self.settle_for(prompt, round, self.of(prompt).accepted) if self.settle_for is not None else None
+        return Unit(prompt, round, self.config.params_for_round(round), watch, settle)
 
     def first_units(self) -> list[Unit]:
         """The next round of every prompt still short: round 0 on a new run, the missing round on a resume."""
@@ -95,6 +101,7 @@ class Tracker:
         self.progress.samples += stored.samples
         self.progress.stored_now += stored.samples
         self.progress.accepted += stored.accepted
+        self.progress.target_met += stored.target_met
         self.progress.completion_tokens += stored.completion_tokens
         following = []
         for unit in units:

@@ -29,6 +29,7 @@ from cotfactory.flows.run_state import (
     run_totals,
     select_prompts,
 )
+from cotfactory.flows.target_met import TargetWatch
 from cotfactory.storage import PromptRecord, RunRecord, Store
 from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.run_cost import RunCost, run_cost
@@ -118,20 +119,26 @@ def sample_check_store(config: RunConfig, prompts: list[PromptRecord]) -> tuple[
         progress = RunProgress(run_id, len(prompts), samples=samples, accepted=accepted)
         sampler = control.sampler
         status = "failed"
+        target = TargetWatch(config) if config.on_target == "abort" else None
         try:
             # The check workers start (seconds) while the engine loads (minutes on big models).
             warming = threading.Thread(target=chain.start, name="check-pool-start", daemon=True)
             warming.start()
+            if target is not None:
+                target.start()
             if sampler is None:
                 sampler = open_sampler(config.sampler)
             warming.join()
             on_progress = control.on_progress or ProgressLog(get_run_logger())
-            tracker = Tracker(config, progress, prompts, state, on_progress, stream_watch(config, chain))
+            settle_for = target.for_round if target is not None else None
+            tracker = Tracker(config, progress, prompts, state, on_progress, stream_watch(config, chain), settle_for)
             sample_continuously(config, store, sampler, chain, tracker, control.stop, rejudging=replays(config))
             status = "cancelled" if control.stopped() else "completed"
         finally:
             if control.sampler is None and sampler is not None:
                 sampler.close()
+            if target is not None:
+                target.close()
             store.finish_run(run_id, status)  # type: ignore[arg-type]
     return status, progress
 

@@ -116,19 +116,23 @@ class StreamWatch(Protocol):
 
 
 ABORTED = "aborted:"  # the finish reason of a sample stopped mid-stream: `aborted:<check>`
+TARGET_MET = "target_met"  # a sample stopped because its prompt had met its target (`aborted:target_met`)
 
 
 @dataclass(frozen=True, slots=True)
 class SampleRequest:
     """One round of one problem: `params.n` completions of `problem` (the sampler's template makes the messages),
     one request per completion, each seeded from `prompt_id` and the round's params plus its index, so the same
-    round of the same prompt reproduces. `watch` makes a judge for each completion's stream (None: none)."""
+    round of the same prompt reproduces. `watch` makes a judge for each completion's stream (None: none). `settle`
+    is told of each completion that ends while others of the round still run; True: the prompt has its target,
+    so the sampler stops those others (`aborted:target_met`)."""
 
     prompt_id: str
     problem: str
     params: SamplingParams
     round: int = 0
     watch: Callable[[bool], StreamWatch | None] | None = field(default=None, compare=False, repr=False)
+    settle: Callable[["Completion"], bool] | None = field(default=None, compare=False, repr=False)
 
     @property
     def seed(self) -> int:

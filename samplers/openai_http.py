@@ -19,7 +19,16 @@ import httpx
 from pydantic import Field, model_validator
 
 from cotfactory.samplers.async_units import drive_units
-from cotfactory.samplers.base import Completion, PromptTemplate, Sampler, SampleRequest, SamplerError, SamplerSettings
+from cotfactory.samplers.base import (
+    ABORTED,
+    TARGET_MET,
+    Completion,
+    PromptTemplate,
+    Sampler,
+    SampleRequest,
+    SamplerError,
+    SamplerSettings,
+)
 from cotfactory.samplers.endpoints import Fleet
 from cotfactory.samplers.http_retry import RetryPolicy, post_with_retries
 from cotfactory.samplers.openai_stream import Streamed, stream_with_retries
@@ -152,26 +161,46 @@ class OpenAIHttpSampler(Sampler):
         )
 
     async def _sample(self, client: httpx.AsyncClient, request: SampleRequest) -> list[Completion]:
-        """The round's `n` completions, one request each, all in flight at once."""
+        """The round's `n` completions, one request each, all in flight at once. A sample that fails for good fails
+        the round (its siblings are cancelled); once `request.settle` says the prompt has its target, the samples
+        still running are stopped and kept as `aborted:target_met` with what they had."""
+        progress = [Streamed() for _ in range(request.params.n)]
 
         async def one(index: int) -> Completion:
-            seed = request.seed_of(index)
+            seed, opened = request.seed_of(index), self.config.template_opens_think
             body = self._body(request, seed)
             if not self.config.stream:
                 return self._completion(await self._post(client, body), seed)
-            opened = self.config.template_opens_think
-            streamed = await stream_with_retries(
-                client, self.fleet, body, self._headers, self._policy, lambda: request.judge(opened)
+            judge = lambda: request.judge(opened)  # noqa: E731
+            return self._streamed(
+                await stream_with_retries(
+                    client, self.fleet, body, self._headers, self._policy, judge, progress[index]
+                ),
+                seed,
             )
-            return self._streamed(streamed, seed)
 
-        # a sample that fails for good fails its round: its siblings are cancelled, not left running
+        tasks = {asyncio.create_task(one(index)): index for index in range(request.params.n)}
+        completions: dict[int, Completion] = {}
+        pending = set(tasks)
         try:
-            async with asyncio.TaskGroup() as group:
-                samples = [group.create_task(one(index)) for index in range(request.params.n)]
-        except ExceptionGroup as failures:
-            raise failures.exceptions[0] from None
-        return [sample.result() for sample in samples]
+            while pending:
+                finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    completions[tasks[task]] = completion = task.result()
+                    if pending and request.settle is not None and await asyncio.to_thread(request.settle, completion):
+                        for other in pending:
+                            other.cancel()
+                        await asyncio.gather(*pending, return_exceptions=True)
+                        for other in pending:
+                            index = tasks[other]
+                            progress[index].finish_reason = f"{ABORTED}{TARGET_MET}"
+                            completions[index] = self._streamed(progress[index], request.seed_of(index))
+                        pending = set()
+                        break
+        finally:
+            for task in pending:
+                task.cancel()
+        return [completions[index] for index in range(request.params.n)]
 
     async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
         return await post_with_retries(client, self.fleet, body, self._headers, self._policy)

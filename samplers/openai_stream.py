@@ -57,8 +57,7 @@ def _take(streamed: Streamed, chunk: dict[str, Any], judge: StreamWatch | None) 
     return failure[0] if failure is not None else None
 
 
-async def _read(response: httpx.Response, judge: StreamWatch | None) -> Streamed:
-    streamed = Streamed()
+async def _read(response: httpx.Response, judge: StreamWatch | None, streamed: Streamed) -> Streamed:
     try:
         async for line in response.aiter_lines():
             if not line.startswith("data:"):
@@ -83,10 +82,11 @@ async def stream_with_retries(
     headers: dict[str, str],
     policy: RetryPolicy,
     watch: Any,
+    streamed: Streamed,
 ) -> Streamed:
-    """One completion streamed from the first endpoint that serves it to its end or to its abort; `watch()`
-    makes a fresh judge per attempt. Retried as a whole request as `post_with_retries` does (a stream that
-    breaks off is sampled again: its text is not kept)."""
+    """One completion streamed from the first endpoint that serves it to its end or to its abort, into `streamed`
+    (what arrived so far, for a caller that cancels it); `watch()` makes a fresh judge per attempt. Retried as a
+    whole request as `post_with_retries` does (a stream that breaks off is sampled again from its start)."""
     endpoint: Endpoint | None = None
     for attempt in range(policy.max_retries + 1):
         endpoint = fleet.pick(avoid=endpoint)
@@ -95,7 +95,8 @@ async def stream_with_retries(
         try:
             async with endpoint.limit, client.stream("POST", endpoint.url, json=body, headers=headers) as response:
                 if response.status_code == 200:
-                    streamed = await _read(response, watch())
+                    streamed.__init__()  # type: ignore[misc]  # a retry starts the sample again
+                    await _read(response, watch(), streamed)
                     endpoint.failures = 0
                     endpoint.requests += 1
                     endpoint.sequences += 1

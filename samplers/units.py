@@ -41,10 +41,13 @@ class Unit(Generic[P]):
     params: SamplingParams
     # makes the judge of each completion's stream (the chain's prefix-monotone checks for this prompt)
     watch: Callable[[bool], StreamWatch | None] | None = field(default=None, repr=False, compare=False)
+    # told of each sample that ends; True once the prompt has its target (`on_target = "abort"`)
+    settle: Callable[[Completion], bool] | None = field(default=None, repr=False, compare=False)
     request: SampleRequest = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        request = SampleRequest(self.prompt.prompt_id, self.prompt.problem, self.params, self.round, self.watch)
+        prompt = self.prompt
+        request = SampleRequest(prompt.prompt_id, prompt.problem, self.params, self.round, self.watch, self.settle)
         object.__setattr__(self, "request", request)
 
 

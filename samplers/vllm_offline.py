@@ -3,7 +3,7 @@ shared by prefix caching), and a watched one is aborted in the engine the moment
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from pydantic import Field
 from cotfactory.samplers.base import (
     ABORTED,
     LOCAL_MODEL_PREFIXES,
+    TARGET_MET,
     Completion,
     PromptTemplate,
     Sampler,
@@ -105,8 +106,7 @@ class VllmOfflineSampler(Sampler):
         )
 
     def generate(self, requests: Sequence[SampleRequest]) -> list[list[Completion]]:
-        """`params.n` completions per request, in request order, each its own engine request with its own seed (the
-        prompt's prefix is computed once by prefix caching)."""
+        """`params.n` completions per request, in request order, each its own engine request and seed."""
         texts = [self.render(request) for request in requests]
         singles = [(text, request.seed_of(i)) for text, request in zip(texts, requests, strict=True)
                    for i in range(request.params.n)]  # fmt: skip
@@ -118,7 +118,7 @@ class VllmOfflineSampler(Sampler):
         return [[_completion(*next(found), next(outputs)) for _ in range(r.params.n)] for r in requests]
 
     def _waiting_target(self) -> int:
-        """Sequences to keep in the engine: twice what its running batch holds, so it never drains early."""
+        """Sequences to keep in the engine: twice its running batch, so it never drains early."""
         scheduler = getattr(getattr(self.llm.llm_engine, "vllm_config", None), "scheduler_config", None)
         return 2 * int(getattr(scheduler, "max_num_seqs", 256) or 256)
 
@@ -141,14 +141,23 @@ class VllmOfflineSampler(Sampler):
                 seed = unit.request.seed_of(index)
                 params = self._params(unit.params.model_copy(update={"n": 1}), seed)
                 judge = unit.request.judge(opened)
-                params.output_kind = kinds.DELTA if judge is not None else kinds.FINAL_ONLY
+                streamed = judge is not None or unit.request.settle is not None  # its text so far is wanted
+                params.output_kind = kinds.DELTA if streamed else kinds.FINAL_ONLY
                 request_id = f"cotfactory-{next(added)}"  # outputs carry the id given here
                 engine.add_request(request_id, text, params)
-                running[request_id] = _Running(round_, index, text, seed, judge)
+                running[request_id] = _Running(round_, index, text, seed, judge, streamed)
 
         def finish(request_id: str, completion: Completion) -> None:
             sample = running.pop(request_id)
             sample.round.completions[sample.index] = completion
+            siblings = [rid for rid, other in running.items() if other.round is sample.round]
+            settle = sample.round.unit.request.settle
+            ended = not (completion.finish_reason or "").startswith(ABORTED)
+            if siblings and settle is not None and ended and settle(completion):  # the prompt has its target
+                engine.abort_request(siblings)
+                for rid in siblings:
+                    other = running.pop(rid)
+                    other.round.completions[other.index] = other.stopped(f"{ABORTED}{TARGET_MET}")
             if all(c is not None for c in sample.round.completions):
                 del rounds[id(sample.round.unit)]
                 done(sample.round.unit, [c for c in sample.round.completions if c is not None])
@@ -168,18 +177,18 @@ class VllmOfflineSampler(Sampler):
                 sample = running.get(output.request_id)
                 if sample is None:
                     continue
-                if sample.judge is None:
+                if not sample.streamed:
                     if output.finished:
                         finish(output.request_id, _completion(sample.text, sample.seed, output))
                     continue
                 piece = output.outputs[0]
-                sample.tokens += len(piece.token_ids)
-                failure = sample.judge.feed(piece.text, tokens=sample.tokens) if piece.text else None
+                sample.take(piece.text, len(piece.token_ids), len(output.prompt_token_ids or []))
+                failure = sample.judge.feed(piece.text, tokens=sample.tokens) if sample.judge and piece.text else None
                 if failure is not None:
                     engine.abort_request([output.request_id])
-                    finish(output.request_id, sample.aborted(f"{ABORTED}{failure[0]}", output))
+                    finish(output.request_id, sample.stopped(f"{ABORTED}{failure[0]}"))
                 elif output.finished:
-                    finish(output.request_id, sample.ended(piece.finish_reason, output))
+                    finish(output.request_id, sample.stopped(piece.finish_reason))
 
     def close(self) -> None:
         """Stop the engine's worker processes now rather than at interpreter exit."""
@@ -198,25 +207,30 @@ class _Round:
 
 @dataclass
 class _Running:
-    """One sample in the engine: its unit, its index, its prompt and seed, and its judge when it is watched."""
+    """One sample in the engine: its unit, its index, its prompt and seed; a streamed one (watched by its judge,
+    or wanted part way for `settle`) gathers its text and tokens step by step."""
 
     round: _Round
     index: int
     text: str
     seed: int
     judge: StreamWatch | None
+    streamed: bool
     tokens: int = 0
+    prompt_tokens: int = 0
+    pieces: list[str] = field(default_factory=list)
 
-    def ended(self, finish_reason: str | None, output: Any) -> Completion:
-        return self.aborted(finish_reason, output)
+    def take(self, piece: str, tokens: int, prompt_tokens: int) -> None:
+        self.pieces.append(piece)
+        self.tokens += tokens
+        self.prompt_tokens = prompt_tokens or self.prompt_tokens
 
-    def aborted(self, finish_reason: str | None, output: Any) -> Completion:
-        """The sample as its judge saw it: exactly the text and tokens it was fed."""
-        assert self.judge is not None
+    def stopped(self, finish_reason: str | None) -> Completion:
+        """The sample as far as it got: its text (exactly what its judge was fed) and tokens."""
         return Completion(
-            text=self.judge.text,
+            text="".join(self.pieces),
             finish_reason=finish_reason,
-            prompt_tokens=len(output.prompt_token_ids or []),
+            prompt_tokens=self.prompt_tokens,
             completion_tokens=self.tokens,
             seed=self.seed,
             opened_by_template=self.text.rstrip().endswith("<think>"),

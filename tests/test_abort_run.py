@@ -72,3 +72,38 @@ def test_sigkill_while_streams_are_open_then_rerun_and_audit(prefect_api: str, t
     lines = [json.loads(line) for line in audit.stdout.splitlines()]
     audited = {line["id"]: (line["accepted"], line["check"], line["reason"]) for line in lines}
     assert audited == {r[0]: (r[6], r[7], r[8]) for r in stored}, "the audit decides every sample as the run did"
+
+
+def long_after_the_first(body: dict[str, Any], index: int) -> dict[str, Any]:
+    """Right answers; a round's first sample is short, the others reason for a long time."""
+    problem, seed = problem_of(body), body["seed"]
+    length = 3 if seed % 4 == ROUND_SEEDS.get(problem, -1) % 4 else 1500
+    text = "<think>\n" + "\n\n".join(paragraphs(length, seed)) + "\n</think>\n\n"
+    return {"role": "assistant", "content": text + f"The answer is $\\boxed{{{CASES[problem][0]}}}$."}
+
+
+ROUND_SEEDS: dict[str, int] = {}
+
+
+def test_on_target_abort_stops_the_samples_in_flight_of_a_prompt_that_has_its_target(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    from cotfactory.flows.config import load_config
+    from cotfactory.flows.generate import generate
+    from cotfactory.storage.ids import prompt_id_for
+
+    with OpenAIServer(long_after_the_first) as server:
+        server.chunk_delay_s = 0.002  # a long sample would stream for a minute
+        raw = http_run_config(tmp_path, server.url, samples_per_round=4, target_accepted=1, max_rounds=1,
+                              on_target="abort", dedup={"enabled": False})  # fmt: skip
+        config = load_config(write_config(tmp_path, raw))
+        ROUND_SEEDS.update({p: config.params_for_round(0).seed_for(prompt_id_for(p)) for p in CASES})
+        summary = generate(config)
+        assert server.disconnected.wait(timeout=30)
+    assert summary.status == "completed"
+    db = config.db
+    per_outcome = rows(db, "SELECT accepted, reject_check, finish_reason, count(*) FROM samples GROUP BY ALL ORDER BY 1")
+    assert per_outcome == [(False, "target_met", "aborted:target_met", 15), (True, None, "stop", 5)]
+    assert rows(db, "SELECT samples, accepted, target_met, pass_rate FROM run_cost") == [(20, 5, 15, 1.0)]
+    assert rows(db, "SELECT max(length(completion)) FROM samples WHERE NOT accepted")[0][0] < 20_000
+    assert len(server.disconnects) == 15, "each stopped sample's stream was closed"

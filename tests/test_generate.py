@@ -87,7 +87,9 @@ def test_http_run_accepts_and_rejects_r1_style_answers(prefect_api: str, tmp_pat
         assert [(round_tokens,)] == rows(db, "SELECT sum(completion_tokens) FROM samples") and round_tokens > 18, (
             "every sample's streamed tokens, counted in its round"
         )
-        assert rows(db, "SELECT generated_tokens, tokens_per_accepted FROM run_cost") == [(round_tokens, round_tokens / 1)]
+        assert rows(db, "SELECT generated_tokens, tokens_per_accepted FROM run_cost") == [
+            (round_tokens, round_tokens / 1)
+        ]
         assert json.loads(stored_config)["prompts"]["files"] == [str(tmp_path / "prompts.jsonl")]
         assert json.loads(sampler)["base_url"] == server.url and "math_verify" in json.loads(checks)
         assert version

@@ -86,3 +86,37 @@ def test_streamed_units_and_generate_agree_per_prompt_and_round(vllm_sampler) ->
     generated = vllm_sampler.generate(mixed)
     assert {(r.prompt_id, r.round): [c.text for c in cs] for r, cs in zip(mixed, generated, strict=True)} == streamed
     assert len(streamed) == 6 and streamed[(prompts[0].prompt_id, 0)] != streamed[(prompts[0].prompt_id, 1)]
+
+
+def test_a_watched_sample_is_aborted_in_the_engine_and_a_met_target_stops_the_rest(vllm_sampler) -> None:
+    """The random model writes text: a check whose limit it passes at once (too_long at 20 characters) aborts
+    each sample in the engine, with the text and tokens it had; with `settle` saying the target is met, the
+    round's other samples are stopped as target_met."""
+    from cotfactory.filters.chain import Chain
+    from cotfactory.filters.prefix import PromptContext
+    from cotfactory.filters.runner import build_checks
+
+    prompt = PromptRecord.create(PROBLEMS[0], source="t")
+    params = SamplingParams(n=3, max_tokens=64, temperature=1.0, seed=5)
+    with Chain(build_checks([{"name": "too_long", "max_chars": 20}]), workers=0) as chain:
+        context = PromptContext(prompt.problem)
+        watched = Unit(prompt, 0, params, lambda opened: chain.stream_judge(context, opened_by_template=opened))
+        met = Unit(prompt, 1, params, settle=lambda completion: True)
+        units = UnitQueue()
+        for unit in (watched, met):
+            units.put(unit)
+        got: dict[int, list] = {}
+
+        def done(unit: Unit, completions: list) -> None:
+            got[unit.round] = completions
+            units.finished()
+
+        stream_units(vllm_sampler, units, done, streams=True, batch_size=4)
+    for completion in got[0]:  # a sample that ended on its own before 20 characters is not aborted
+        aborted = completion.finish_reason == "aborted:too_long"
+        assert aborted == (len(completion.text) > 20), completion
+        assert not aborted or (len(completion.text) < 200 and 0 < completion.completion_tokens < 64)
+    assert any(c.finish_reason == "aborted:too_long" for c in got[0])
+    stopped = [c for c in got[1] if c.finish_reason == "aborted:target_met"]
+    assert 1 <= len(stopped) <= 2 and all(c.completion_tokens < 64 for c in stopped), got[1]
+    assert any(c.finish_reason in ("stop", "length") for c in got[1]), "the sample that ended met the target"
