@@ -102,7 +102,9 @@ def test_on_target_abort_stops_the_samples_in_flight_of_a_prompt_that_has_its_ta
         assert server.disconnected.wait(timeout=30)
     assert summary.status == "completed"
     db = config.db
-    per_outcome = rows(db, "SELECT accepted, reject_check, finish_reason, count(*) FROM samples GROUP BY ALL ORDER BY 1")
+    per_outcome = rows(
+        db, "SELECT accepted, reject_check, finish_reason, count(*) FROM samples GROUP BY ALL ORDER BY 1"
+    )
     assert per_outcome == [(False, "target_met", "aborted:target_met", 15), (True, None, "stop", 5)]
     assert rows(db, "SELECT samples, accepted, target_met, pass_rate FROM run_cost") == [(20, 5, 15, 1.0)]
     assert rows(db, "SELECT max(length(completion)) FROM samples WHERE NOT accepted")[0][0] < 20_000
