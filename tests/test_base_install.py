@@ -32,4 +32,4 @@ def test_a_flow_runs_over_http_with_prefects_own_temporary_server(tmp_path: Path
     assert result.returncode == 0, result.stderr[-3000:]
     assert "completed: 10 samples in the store" in result.stderr, result.stderr[-3000:]
     assert query("SELECT status FROM runs", tmp_path / "store.duckdb").rows() == [("completed",)]
-    assert len(server.requests) == 5
+    assert len(server.requests) == 10, "one request per sample"
