@@ -10,7 +10,8 @@ from cotfactory.storage.ids import xxh3_id
 # shards) the run goes, how long it waits, and import options (a run samples the stored selection; a re-import adds
 # nothing). Every other setting is part of the id, so a setting added later is part of it unless it is listed here.
 _SERVER_SETTINGS = ("base_url", "base_urls", "api_key_env", "max_concurrency", "timeout_s", "max_retries",
-                    "backoff_base_s", "backoff_max_s", "endpoint_failures", "endpoint_cooldown_s")  # fmt: skip
+                    "backoff_base_s", "backoff_max_s", "endpoint_failures", "endpoint_cooldown_s",
+                    "continuous_usage")  # fmt: skip
 RUN_ID_EXCLUDED: frozenset[str] = frozenset(
     {
         "db",
@@ -33,7 +34,6 @@ RUN_ID_EXCLUDED: frozenset[str] = frozenset(
         "sampler.gpu_memory_utilization",
         "sampler.enforce_eager",
         "sampler.max_line_bytes",
-        "sampler.continuous_usage",
         *(f"sampler.{name}" for name in _SERVER_SETTINGS),
         *(f"checking.judge.sampler.{name}" for name in _SERVER_SETTINGS),
     }

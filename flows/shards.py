@@ -20,7 +20,6 @@ from cotfactory.flows.generate import as_config, sample_check_store
 from cotfactory.flows.run_parts import open_chain, replays
 from cotfactory.flows.run_state import select_prompts
 from cotfactory.flows.shard_judge import store_steps_rejudge
-from cotfactory.samplers.openai_http import OpenAIHttpConfig
 from cotfactory.storage import PromptRecord, Store
 from cotfactory.storage.ids import xxh3_id
 from cotfactory.storage.shard_merge import Merged, ShardRef, attach_read_only, merge_shard
@@ -93,14 +92,15 @@ def shard_config(config: RunConfig, ref: ShardRef) -> RunConfig:
     the endpoints are part of the run id)."""
     update: dict[str, Any] = {"db": ref.store}
     sampler = config.sampler
-    if isinstance(sampler, OpenAIHttpConfig) and sampler.base_urls and ref.shards > 1:
-        share = fleet_share(sampler.base_urls, ref.shard, ref.shards)
-        if len(share) == len(sampler.base_urls):
+    urls = sampler.fleet()
+    if urls and ref.shards > 1:
+        share = fleet_share(urls, ref.shard, ref.shards)
+        if len(share) == len(urls):
             _logger().info("shard %d of %d: %d endpoints for %d shards, so every shard sends to all of them",
                            ref.shard, ref.shards, len(share), ref.shards)  # fmt: skip
         else:
             _logger().info("shard %d of %d: endpoints %s", ref.shard, ref.shards, ", ".join(share))
-        update["sampler"] = sampler.model_copy(update={"base_urls": share})
+        update["sampler"] = sampler.with_fleet(share)
     return config.model_copy(update=update)
 
 

@@ -167,6 +167,14 @@ class SamplerSettings(BaseModel):
         """Files the settings name that cannot be read, checked when a run config loads (none by default)."""
         return []
 
+    def fleet(self) -> list[str]:
+        """The servers of a fleet these settings send to, which a sharded run splits ([] without a fleet)."""
+        return []
+
+    def with_fleet(self, urls: list[str]) -> "SamplerSettings":
+        """The same settings sending to `urls`, a share of the fleet."""
+        return self
+
 
 @runtime_checkable
 class Sampler(Protocol):

@@ -72,6 +72,12 @@ class OpenAIHttpConfig(SamplerSettings):
             raise ValueError("base_urls names an endpoint twice")
         return self
 
+    def fleet(self) -> list[str]:
+        return list(self.base_urls)
+
+    def with_fleet(self, urls: list[str]) -> "OpenAIHttpConfig":
+        return self.model_copy(update={"base_urls": urls})
+
     @property
     def urls(self) -> list[str]:
         """The chat completions URL of every endpoint."""
@@ -197,9 +203,10 @@ class OpenAIHttpSampler(Sampler):
                             completions[index] = self._streamed(progress[index], request.seed_of(index))
                         pending = set()
                         break
-        finally:
+        finally:  # a failed round: its samples still running are cancelled and waited for
             for task in pending:
                 task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         return [completions[index] for index in range(request.params.n)]
 
     async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:

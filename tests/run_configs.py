@@ -58,3 +58,17 @@ def write_config(folder: Path, config: dict[str, Any], name: str = "run.toml") -
     path = folder / name
     path.write_text(toml_text(config))
     return path
+
+
+def sample_position(config: Any, body: dict[str, Any]) -> tuple[int, int]:
+    """The (round, index) of the sample an HTTP request of a run under `config` asks for: one request per sample,
+    seeded with its round's seed for the prompt plus its index."""
+    from cotfactory.samplers.base import R1_SUFFIX
+    from cotfactory.storage.ids import prompt_id_for
+
+    prompt_id = prompt_id_for(body["messages"][-1]["content"].removesuffix(f"\n{R1_SUFFIX}"))
+    for round_index in range(config.max_rounds):
+        index = body["seed"] - config.params_for_round(round_index).seed_for(prompt_id)
+        if 0 <= index < config.samples_per_round:
+            return round_index, index
+    raise LookupError(f"no sample of the run has seed {body['seed']}")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from helpers import run_cli
 from openai_server import OpenAIServer
-from run_configs import http_run_config, write_config
+from run_configs import http_run_config, sample_position, write_config
 
 from cotfactory.filters.sandbox import SandboxUnavailable
 from cotfactory.flows.config import load_config
@@ -29,8 +29,12 @@ PROGRAMS = {
 }
 
 
+RUN: list[Any] = []  # the config of the run being served
+
+
 def code_answer(body: dict[str, Any], index: int) -> dict[str, Any]:
     user = body["messages"][-1]["content"]
+    _, index = sample_position(RUN[-1], body)
     program = next(programs[index % 2] for start, programs in PROGRAMS.items() if user.startswith(start))
     fenced = program if program.startswith("Let me") else f"```python\n{program}\n```"
     return {"role": "assistant", "content": f"<think>\nI will write a short program.\n</think>\n{fenced}\n"}
@@ -53,6 +57,7 @@ def code_config(folder: Path, url: str) -> dict[str, Any]:
 def test_a_code_run_keeps_passing_programs_and_names_why_the_others_failed(prefect_api: str, tmp_path: Path) -> None:
     with OpenAIServer(code_answer) as server:
         config = load_config(write_config(tmp_path, code_config(tmp_path, server.url)))
+        RUN.append(config)
         summary = generate(config)
     assert summary.status == "completed"
     stored = query(

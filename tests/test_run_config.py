@@ -89,7 +89,7 @@ def _changed(value: object, key: str) -> object:
     if isinstance(value, float):
         return value / 2 if value > 0.01 else value + 0.5
     if isinstance(value, str):
-        return value + "-other" if key != "sampler.dtype" else "float16"
+        return {"sampler.dtype": "float16", "on_target": "abort"}.get(key, value + "-other")
     if isinstance(value, list):
         return [*value, "think_format"] if key == "checks" else [*value, "x"]
     if isinstance(value, dict):

@@ -153,8 +153,10 @@ def test_a_resumed_replay_run_serves_the_traces_of_its_missing_rounds(prefect_ap
 
 def test_when_sampling_fails_the_batch_being_stored_is_stored_first(prefect_api: str, tmp_path: Path) -> None:
     with OpenAIServer(r1_style) as server:
-        server.fail_after = 2
-        raw = http_run_config(tmp_path, server.url, batch_size=2, max_rounds=1, sample_retries=0)
+        server.fail_after = 4  # one request per sample, one unit at a time: two prompts' rounds are answered
+        raw = http_run_config(
+            tmp_path, server.url, batch_size=2, max_rounds=1, sample_retries=0, sampler={"max_concurrency": 1}
+        )
         config = load_config(write_config(tmp_path, raw))
         with pytest.raises(SamplerError):
             generate(config)

@@ -49,7 +49,8 @@ print(summary.status, summary.run_id)
 
 
 def same_answer(body: dict, index: int) -> dict:
-    return {"role": "assistant", "content": f"<think>\nworking, try {index}\n</think>\n\n\\boxed{{4}}"}
+    # one request per sample: its seed tells the samples of a round apart
+    return {"role": "assistant", "content": f"<think>\nworking, try {body['seed']}\n</think>\n\n\\boxed{{4}}"}
 
 
 def test_a_group_step_added_by_one_registry_entry_runs_in_a_flow(prefect_api: str, tmp_path: Path) -> None:
