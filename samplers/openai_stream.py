@@ -57,6 +57,19 @@ def _take(streamed: Streamed, chunk: dict[str, Any], judge: StreamWatch | None) 
     return failure[0] if failure is not None else None
 
 
+def _whole(answer: dict[str, Any], streamed: Streamed) -> None:
+    """A whole response from a server that ignored `stream`: the sample as it ended, not watched."""
+    usage = answer.get("usage") or {}
+    choice = min(answer.get("choices") or [{}], key=lambda choice: choice.get("index", 0))
+    message = choice.get("message") or {}
+    streamed.text = message.get("content") or ""
+    streamed.reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+    streamed.finish_reason = choice.get("finish_reason")
+    streamed.prompt_tokens = usage.get("prompt_tokens")
+    streamed.completion_tokens = int(usage.get("completion_tokens") or 0)
+    streamed.counted_by_server = "completion_tokens" in usage
+
+
 async def _read(response: httpx.Response, judge: StreamWatch | None, streamed: Streamed) -> Streamed:
     try:
         async for line in response.aiter_lines():
@@ -96,7 +109,10 @@ async def stream_with_retries(
             async with endpoint.limit, client.stream("POST", endpoint.url, json=body, headers=headers) as response:
                 if response.status_code == 200:
                     streamed.__init__()  # type: ignore[misc]  # a retry starts the sample again
-                    await _read(response, watch(), streamed)
+                    if response.headers.get("content-type", "").startswith("application/json"):
+                        _whole(json.loads(await response.aread()), streamed)  # a server that does not stream
+                    else:
+                        await _read(response, watch(), streamed)
                     endpoint.failures = 0
                     endpoint.requests += 1
                     endpoint.sequences += 1

@@ -49,6 +49,7 @@ class OpenAIServer:
         self.chunk_delay_s = 0.0
         self.disconnects: list[int] = []  # chunks sent to each stream whose client went away
         self.disconnected = threading.Event()
+        self.ignore_stream = False  # answer whole, as a server that cannot stream
         self.streams_open = 0  # streams being sent now
         self.streams_done = 0  # streams sent to their end
         self.arrivals: list[float] = []
@@ -123,7 +124,7 @@ class OpenAIServer:
                 finally:
                     with server._lock:
                         server.in_flight -= 1
-                if body.get("stream") and status == 200:
+                if body.get("stream") and status == 200 and not server.ignore_stream:
                     self._stream(body, payload)
                     return
                 data = json.dumps(payload).encode()

@@ -120,3 +120,12 @@ def test_without_a_watch_nothing_is_aborted() -> None:
         config = OpenAIHttpConfig(base_url=server.url, model="m")
         ((completion,),) = OpenAIHttpSampler(config).generate([SampleRequest("p", PROBLEM, SamplingParams(n=1))])
     assert (completion.text, completion.finish_reason) == (full, "stop")
+
+
+def test_a_server_that_ignores_stream_answers_whole_and_is_taken_as_it_is() -> None:
+    full = r1([*paragraphs(3), "然后我们检查一下这个结果。", *paragraphs(3)])
+    with OpenAIServer(serving(full)) as server, Chain(build_checks(), workers=0) as chain:
+        server.ignore_stream = True
+        completion = stream_one(server, chain)
+        assert server.requests[0]["stream"] is True
+    assert (completion.text, completion.finish_reason, completion.completion_tokens) == (full, "stop", 7)
