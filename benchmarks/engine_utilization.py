@@ -3,7 +3,8 @@
     python benchmarks/engine_utilization.py [--prompts 512] [--token-us 90] [--endpoints 4]
 
 The simulated GPU (benchmarks/simulated_gpu.py) has 64 sequence slots and long-tailed lengths. The work is a
-long-CoT run's: `samples_per_round = 4`, `target_accepted = 1`, `max_rounds = 3`, 64 requests in flight. The
+long-CoT run's: `samples_per_round = 4`, `target_accepted = 1`, `max_rounds = 3`, 256 sequences in flight (the
+reference's 64 requests of 4, the flow's 256 requests of one). The
 reference client is what a barrier-free script does: 64 workers take (prompt, round) units from a queue, and a
 prompt whose round has no right answer is queued for its next round at once. Both send the same requests (same
 seeds), so the simulated GPU gets the same work; the figure is the flow's busy fraction over the reference's.
@@ -49,7 +50,8 @@ def reset(url: str, fail_after: int | None = None) -> None:
 def run_config(folder: Path, urls: list[str], prompts: dict[str, str]) -> RunConfig:
     (folder / "prompts.jsonl").write_text("".join(json.dumps({"problem": p, "answer": a}) + "\n" for p, a in
                                                   prompts.items()))  # fmt: skip
-    sampler = {"kind": "openai", "model": "sim", "max_concurrency": SLOTS, "timeout_s": 600, "max_retries": 5,
+    # the flow sends a request per sample: as many in flight as the reference's 64 requests of n = 4 sequences
+    sampler = {"kind": "openai", "model": "sim", "max_concurrency": 4 * SLOTS, "timeout_s": 600, "max_retries": 5,
                "backoff_base_s": 0.05, "backoff_max_s": 1.0}  # fmt: skip
     sampler |= {"base_url": urls[0]} if len(urls) == 1 else {"base_urls": urls, "endpoint_cooldown_s": 3600}
     raw = {

@@ -67,13 +67,14 @@ class SimulatedGpu:
         problem = body["messages"][-1]["content"].split("\n")[0]
         reference = self.references[problem]
         seed, n, max_tokens = int(body["seed"]), int(body.get("n", 1)), int(body["max_tokens"])
-        work = [sequence(seed, i, max_tokens, self.accept_rate) for i in range(n)]
+        # choice i of a request seeded s is the one-sample request seeded s + i (a request per sample, as the flow)
+        work = [sequence(seed + i, 0, max_tokens, self.accept_rate) for i in range(n)]
         await asyncio.gather(*(self._run_sequence(length) for length, _ in work))
         self.last = time.monotonic()
         choices = [
             {
                 "index": i,
-                "message": {"role": "assistant", "content": content(seed, i, right, reference, self.words)},
+                "message": {"role": "assistant", "content": content(seed + i, 0, right, reference, self.words)},
                 "finish_reason": "length" if length >= max_tokens else "stop",
             }
             for i, (length, right) in enumerate(work)

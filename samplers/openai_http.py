@@ -30,6 +30,7 @@ from cotfactory.samplers.base import (
     SamplerSettings,
 )
 from cotfactory.samplers.endpoints import Fleet
+from cotfactory.samplers.http_clients import ClientPool
 from cotfactory.samplers.http_retry import RetryPolicy, post_with_retries
 from cotfactory.samplers.openai_stream import Streamed, stream_with_retries
 from cotfactory.samplers.units import Done, UnitQueue
@@ -166,7 +167,7 @@ class OpenAIHttpSampler(Sampler):
             opened_by_template=self.config.template_opens_think,
         )
 
-    async def _sample(self, client: httpx.AsyncClient, request: SampleRequest) -> list[Completion]:
+    async def _sample(self, clients: ClientPool, request: SampleRequest) -> list[Completion]:
         """The round's `n` completions, one request each, all in flight at once. A sample that fails for good fails
         the round (its siblings are cancelled); once `request.settle` says the prompt has its target, the samples
         still running are stopped and kept as `aborted:target_met` with what they had."""
@@ -176,11 +177,11 @@ class OpenAIHttpSampler(Sampler):
             seed, opened = request.seed_of(index), self.config.template_opens_think
             body = self._body(request, seed)
             if not self.config.stream:
-                return self._completion(await self._post(client, body), seed)
+                return self._completion(await self._post(clients.next(), body), seed)
             judge = lambda: request.judge(opened)  # noqa: E731
             return self._streamed(
                 await stream_with_retries(
-                    client, self.fleet, body, self._headers, self._policy, judge, progress[index]
+                    clients.next(), self.fleet, body, self._headers, self._policy, judge, progress[index]
                 ),
                 seed,
             )
@@ -212,16 +213,15 @@ class OpenAIHttpSampler(Sampler):
     async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
         return await post_with_retries(client, self.fleet, body, self._headers, self._policy)
 
-    def _client(self) -> httpx.AsyncClient:
+    def _clients(self) -> ClientPool:
         for endpoint in self.endpoints:
             endpoint._limit = None  # semaphores belong to the event loop that runs this call
-        connections = httpx.Limits(max_connections=self.config.max_concurrency * len(self.endpoints))
-        return httpx.AsyncClient(timeout=self.config.timeout_s, limits=connections)
+        return ClientPool(self.config.max_concurrency * len(self.endpoints), self.config.timeout_s)
 
     async def agenerate(self, requests: Sequence[SampleRequest]) -> list[list[Completion]]:
         """`generate` for callers that already run an event loop."""
-        async with self._client() as client:
-            return list(await asyncio.gather(*(self._sample(client, request) for request in requests)))
+        async with self._clients() as clients:
+            return list(await asyncio.gather(*(self._sample(clients, request) for request in requests)))
 
     def generate(self, requests: Sequence[SampleRequest]) -> list[list[Completion]]:
         """`params.n` completions per request, in request order."""
@@ -234,6 +234,6 @@ class OpenAIHttpSampler(Sampler):
         asyncio.run(self._stream(units, done))
 
     async def _stream(self, units: UnitQueue, done: Done) -> None:
-        async with self._client() as client:
+        async with self._clients() as clients:
             slots = self.config.max_concurrency * len(self.endpoints)
-            await drive_units(units, done, lambda request: self._sample(client, request), slots)
+            await drive_units(units, done, lambda request: self._sample(clients, request), slots)
