@@ -13,6 +13,7 @@ import httpx
 from cotfactory.samplers.base import ABORTED, SamplerError, StreamWatch
 from cotfactory.samplers.endpoints import Endpoint, Fleet
 from cotfactory.samplers.http_retry import RETRYABLE_STATUS, RetryPolicy, refusal, retry_or_raise
+from cotfactory.storage.text import storable
 
 log = logging.getLogger("cotfactory.samplers.openai_http")
 
@@ -44,8 +45,9 @@ def _take(streamed: Streamed, chunk: dict[str, Any], judge: StreamWatch | None) 
     text = reasoning = ""
     for choice in chunk.get("choices") or ():
         delta = choice.get("delta") or {}
-        text += delta.get("content") or ""
-        reasoning += delta.get("reasoning_content") or delta.get("reasoning") or ""
+        # escaped as the store will hold it (lone surrogates), so the judge reads the text that is stored
+        text += storable(delta.get("content") or "")
+        reasoning += storable(delta.get("reasoning_content") or delta.get("reasoning") or "")
         streamed.finish_reason = choice.get("finish_reason") or streamed.finish_reason
     if (text or reasoning) and not streamed.counted_by_server:
         streamed.completion_tokens += 1  # one chunk, one token: what vLLM sends without usage stats

@@ -129,3 +129,23 @@ def test_a_server_that_ignores_stream_answers_whole_and_is_taken_as_it_is() -> N
         completion = stream_one(server, chain)
         assert server.requests[0]["stream"] is True
     assert (completion.text, completion.finish_reason, completion.completion_tokens) == (full, "stop", 7)
+
+
+def test_hostile_text_in_a_stream_is_judged_as_it_is_stored() -> None:
+    """Lone surrogates and NULs in the stream: the judge reads the text the store holds (escaped), so the stored
+    prefix is decided as its stream was."""
+    hostile = "Step x: \udc80 odd \x00 bytes \ud83d here."
+    full = r1([*paragraphs(2), hostile, "然后我们检查一下这个结果。", *paragraphs(200)])
+    with OpenAIServer(serving(full)) as server, Chain(build_checks(), workers=0) as chain:
+        completion = stream_one(server, chain)
+    assert completion.finish_reason == "aborted:language"
+    assert "\\udc80" in completion.text and "\\ud83d" in completion.text and "\x00" in completion.text
+    sample = Sample.from_completion(
+        PROBLEM,
+        completion.text,
+        finish_reason=completion.finish_reason,
+        completion_tokens=completion.completion_tokens,
+    )
+    assert sample.completion == completion.text, "nothing left to escape: the judge saw the stored text"
+    (decision,) = chain.run([sample])
+    assert (decision.check, decision.reason) == ("language", "language_mixed")
