@@ -1,6 +1,11 @@
 """The deployment that starts shards on a work pool, and the Prefect automations that rerun a dead one: one puts
 a crashed shard flow run back to `AwaitingRetry`, the other marks `Crashed` a shard flow run whose heartbeats
-stopped (its worker killed with it, its node lost: nobody is left to report the crash)."""
+stopped (its worker killed with it, its node lost: nobody is left to report the crash).
+
+Prefect acts on a trigger at least once: one death is often reported twice (by the worker and by its runner),
+and an evaluation that fails on a busy database is retried after it has fired. So no action is forced: each
+goes through Prefect's orchestration rules, which refuse to crash a run already ended and (the shard flow
+persists its result) to reschedule a completed one. A late or repeated action cannot rerun a merged shard."""
 
 from datetime import timedelta
 from typing import Any
@@ -52,7 +57,7 @@ def apply_crash_rerun(deployment_id: UUID) -> None:
             threshold=1,
             within=timedelta(0),
         ),
-        actions=[ChangeFlowRunState(state=StateType.SCHEDULED, name="AwaitingRetry", force=True,
+        actions=[ChangeFlowRunState(state=StateType.SCHEDULED, name="AwaitingRetry",
                                     message="rescheduled after a crash; resumes from the shard's store")],
     ))  # fmt: skip
 
@@ -79,7 +84,7 @@ def apply_zombie_detection(deployment_id: UUID, after_s: float = 90.0) -> None:
             threshold=1,
             within=timedelta(seconds=after_s),
         ),
-        actions=[ChangeFlowRunState(state=StateType.CRASHED, force=True,
+        actions=[ChangeFlowRunState(state=StateType.CRASHED,
                                     message=f"no heartbeat for {after_s:g} s: its process or node is gone")],
     ))  # fmt: skip
 

@@ -133,7 +133,9 @@ def sample_shard(config: RunConfig, shard: int, shards: int) -> ShardResult:
     return ShardResult(shard, status, progress.samples, progress.accepted)
 
 
-@flow(name=SHARD_FLOW, retries=2, retry_delay_seconds=2)
+# The result is persisted so that Prefect refuses to move a completed shard back to a scheduled state: a late
+# or repeated crash automation cannot start a shard again once it has been merged.
+@flow(name=SHARD_FLOW, retries=2, retry_delay_seconds=2, persist_result=True)
 def shard_run(config: dict[str, Any], shard: int, shards: int) -> dict[str, Any]:
     """One shard of a run, as a work pool's worker starts it: JSON parameters only. Prefect's retries rerun it
     after a failure, and the rerun resumes from the shard's store."""

@@ -6,10 +6,14 @@ started: tests/test_shards_worker_kill.py.)"""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
+import time
 import urllib.request
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +24,8 @@ from prefect_pool import descendants, flow_run_of, local_pool
 from run_configs import write_config
 
 from cotfactory.flows.config import load_config
-from cotfactory.flows.shards import merge_shards, shard_ref
+from cotfactory.flows.shards import merge_shards, shard_of, shard_ref
+from cotfactory.storage.ids import prompt_id_for
 
 POOL = "cotfactory-test-pool"
 
@@ -60,6 +65,45 @@ def sharded_config(folder: Path, url: str, db: str, name: str = "pool", **cluste
 OUTCOMES = "SELECT sample_id, prompt_id, round, accepted, reject_check, reject_reason FROM outcomes ORDER BY 1"
 
 
+_PROBLEM = re.compile(r"What is \d+ \+ \d+\?")
+
+
+def held_shards(server: OpenAIServer, shards: int = 4) -> set[int]:
+    """The shards with a request the server holds now: they cannot complete until it answers."""
+    held = server.requests[server.hold_after :]
+    return {shard_of(prompt_id_for(_PROBLEM.search(body["messages"][-1]["content"])[0]), shards) for body in held}
+
+
+def api_call(api: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{api}{path}", data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        text = reply.read()
+    return json.loads(text) if text else None
+
+
+def shard_of_flow_run(api: str, flow_run: str) -> int:
+    return int(api_call(api, f"/flow_runs/{flow_run}")["parameters"]["shard"])
+
+
+def automation_outcomes(api: str, triggering_event: str) -> list[str]:
+    """What the automations did about one event: the names of their `action.executed` / `action.failed` events."""
+    found = api_call(api, "/events/filter", {"filter": {"event": {"prefix": ["prefect.automation.action."]}},
+                                             "limit": 50})  # fmt: skip
+    return [e["event"] for e in found["events"] if e["event"] != "prefect.automation.action.triggered"
+            and triggering_event in json.dumps(e)]  # fmt: skip
+
+
+def poll_api(condition: Any, what: str, deadline_s: float = 120) -> Any:
+    """`condition()` once truthy, polled against Prefect's API until the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if found := condition():
+            return found
+        time.sleep(0.5)  # polling the server's event store, not guessing a time
+    raise AssertionError(f"not within {deadline_s} s: {what}")
+
+
 def shard_lines(log: Path) -> list[str]:
     return [line for line in log.read_text().splitlines() if line.startswith("shard ")]
 
@@ -76,8 +120,11 @@ def test_a_run_sharded_over_a_work_pool_survives_a_killed_shard_and_resumes_a_fa
         server.hold = threading.Event()
         first = start(*run, log="first.log")
         assert server.held.wait(timeout=300), (tmp_path / "first.log").read_text()[-3000:]
-        killed = pool.flow_run_processes()[:1]
-        assert killed, "a worker runs a shard's flow run"
+        # a flow run mid-shard: one whose shard waits on a held request (one that has finished may still be exiting)
+        held = held_shards(server)
+        running = {pid: flow_run_of(pid) for pid in pool.flow_run_processes()}
+        killed = [pid for pid, fr in running.items() if fr and shard_of_flow_run(api, fr) in held][:1]
+        assert killed, ("a worker runs the flow run of a shard with a held request", held, running)
         killed_run = flow_run_of(killed[0])
         for pid in [killed[0], *descendants(killed[0])]:
             os.kill(pid, signal.SIGKILL)  # the flow run's process and its check workers, not the worker
@@ -95,6 +142,19 @@ def test_a_run_sharded_over_a_work_pool_survives_a_killed_shard_and_resumes_a_fa
         # crashed, then completed: Prefect ran the same flow run again (its run_count depends on how the retry state
         # was entered, so the states tell it)
         assert flow_run["state_type"] == "COMPLETED", ("Prefect ran it again", flow_run)
+        # a late or repeated crash signal for the merged shard (Prefect acts on a trigger at least once): its
+        # automation acts, Prefect refuses to reschedule a completed run, and the shard is not run again
+        deployment = flow_run["deployment_id"]
+        late = {"event": "prefect.flow-run.Crashed", "id": str(uuid.uuid4()),
+                "occurred": datetime.now(UTC).isoformat(),
+                "resource": {"prefect.resource.id": f"prefect.flow-run.{killed_run}"},
+                "related": [{"prefect.resource.id": f"prefect.deployment.{deployment}",
+                             "prefect.resource.role": "deployment"}]}  # fmt: skip
+        api_call(api, "/events", [late])
+        acted = poll_api(lambda: automation_outcomes(api, late["id"]), "the crash automation acted on the late event")
+        assert set(acted) == {"prefect.automation.action.failed"}, acted  # refused (once, or again on a retry)
+        with urllib.request.urlopen(f"{api}/flow_runs/{killed_run}", timeout=30) as reply:
+            assert json.loads(reply.read())["state_type"] == "COMPLETED", "a completed shard stays completed"
         assert rows(sharded.db, "SELECT status FROM runs") == [("completed",)]
 
         # 2. A shard that fails for good (its server drops every request of one prompt): the others are
