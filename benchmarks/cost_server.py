@@ -5,7 +5,9 @@
 `POST /v1/chat/completions`: the samples of benchmarks/cost_text.py; choice i of a request with `seed = s` is the
 sample of seed s + i, so n requests of one sample each get what one request of n gets. `repetition_detection`
 ends a looping sample as vLLM does (finish reason `repetition`). `stream: true` answers in server-sent events of
-8-32 tokens each, one per `token_us` x tokens (generation is paced, so a client reads a stream as it is made),
+`stream_interval` tokens each (vLLM's `--stream-interval`, default 1: every token as it is made; or a range
+"8-32", a random size per event), one per `token_us` x tokens (generation is paced, so a client reads a stream
+as it is made),
 with `stream_options` `include_usage` (a last chunk with the usage) and `continuous_usage_stats` (the usage so far
 on every chunk), as vLLM does. A client that closes the connection mid-stream aborts its request: the server
 notices before its next chunk and stops. Answers that do not stream are sent whole, unpaced.
@@ -28,10 +30,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cost_text import Generated, Profile, generate
 
 
+def interval_range(text: str | int) -> tuple[int, int]:
+    """Tokens per event: "N" or "A-B" (a random size in [A, B] per event)."""
+    low, _, high = str(text).partition("-")
+    bounds = (int(low), int(high or low))
+    if not 1 <= bounds[0] <= bounds[1]:
+        raise ValueError(f"stream interval {text!r}: tokens per event, N or A-B with 1 <= A <= B")
+    return bounds
+
+
 class Simulator:
-    def __init__(self, profile: Profile, token_s: float) -> None:
+    def __init__(self, profile: Profile, token_s: float, stream_interval: str | int = 1) -> None:
         self.profile = profile
         self.token_s = token_s
+        self.interval = interval_range(stream_interval)
         self.reset()
 
     def reset(self) -> None:
@@ -106,7 +118,7 @@ async def _stream(sim: Simulator, body: dict[str, Any], reader: asyncio.StreamRe
         rng = random.Random(index)
         writer.write(_event({**base, "choices": [{"index": index, "delta": {"role": "assistant", "content": ""}}]}))
         while sent[index] < len(sample.tokens):
-            size = min(rng.randint(8, 32), len(sample.tokens) - sent[index])
+            size = min(rng.randint(*sim.interval), len(sample.tokens) - sent[index])
             await asyncio.sleep(size * sim.token_s)  # the engine generates these tokens meanwhile
             sent[index] += size
             if gone():
@@ -167,8 +179,8 @@ async def _handle(sim: Simulator, reader: asyncio.StreamReader, writer: asyncio.
         writer.close()
 
 
-async def serve(profile: Profile, token_s: float, port: int, ready: Any = None) -> None:
-    sim = Simulator(profile, token_s)
+async def serve(profile: Profile, token_s: float, port: int, ready: Any = None, interval: str | int = 1) -> None:
+    sim = Simulator(profile, token_s, interval)
     server = await asyncio.start_server(lambda r, w: _handle(sim, r, w), "127.0.0.1", port, backlog=1024)
     if ready is not None:
         ready.put(server.sockets[0].getsockname()[1])
@@ -176,15 +188,15 @@ async def serve(profile: Profile, token_s: float, port: int, ready: Any = None) 
         await server.serve_forever()
 
 
-def _serve(ready: Any, profile: Profile, token_s: float) -> None:
-    asyncio.run(serve(profile, token_s, 0, ready))
+def _serve(ready: Any, profile: Profile, token_s: float, interval: str | int) -> None:
+    asyncio.run(serve(profile, token_s, 0, ready, interval))
 
 
-def start(profile: Profile, token_s: float = 200e-6) -> tuple[str, Any]:
+def start(profile: Profile, token_s: float = 10e-3, interval: str | int = 1) -> tuple[str, Any]:
     """Start the simulator in its own process on a free port; returns its base URL and the process."""
     context = multiprocessing.get_context("spawn")
     ready = context.Queue()
-    process = context.Process(target=_serve, args=(ready, profile, token_s), daemon=True)
+    process = context.Process(target=_serve, args=(ready, profile, token_s, interval), daemon=True)
     process.start()
     return f"http://127.0.0.1:{ready.get(timeout=60)}", process
 
@@ -196,10 +208,11 @@ def main() -> None:
     parser.add_argument("--loop-share", type=float, default=0.06)
     parser.add_argument("--slip-share", type=float, default=0.10)
     parser.add_argument("--pass-rate", type=float, default=0.6)
-    parser.add_argument("--token-us", type=float, default=200.0, help="time per generated token, microseconds")
+    parser.add_argument("--token-us", type=float, default=10_000.0, help="time per generated token, microseconds")
+    parser.add_argument("--stream-interval", default="1", help="tokens per streamed event: N, or A-B at random")
     args = parser.parse_args()
     profile = Profile(args.median_tokens, args.loop_share, args.slip_share, args.pass_rate)
-    asyncio.run(serve(profile, args.token_us / 1e6, args.port))
+    asyncio.run(serve(profile, args.token_us / 1e6, args.port, interval=args.stream_interval))
 
 
 if __name__ == "__main__":
