@@ -141,14 +141,28 @@ class Chain:
         if check == TARGET_MET:
             return {TARGET_MET: failed(TARGET_MET)}
         context = PromptContext(sample.problem, sample.domain, sample.target_language)
-        # a stored prefix with no think tag at all was opened by the chat template (R1-distill), or no
-        # reasoning watch could have stopped it: the store keeps no flag, so the text says it
-        opened = sample.opened_by_template or (sample.think != "server_split" and "<think" not in sample.completion)
-        judge = self.stream_judge(context, opened_by_template=opened)
-        verdicts = prefix_verdicts(judge, sample) if judge is not None else {}
+        verdicts = self._prefix_verdicts(context, sample, opened=True if sample.opened_by_template else None)
         if all(v.passed for v in verdicts.values()):  # aborted by a check this chain does not watch
             verdicts["aborted"] = failed("aborted", detail=f"{sample.finish_reason}: no watched check fails")
         return verdicts
+
+    def _prefix_verdicts(self, context: PromptContext, sample: Sample, opened: bool | None) -> dict[str, Verdict]:
+        """The watches' verdicts on a stored prefix. Whether the chat template opened the reasoning is not stored:
+        a prefix with a think tag, or from a server that splits the reasoning, reads the same either way; one
+        without is read both ways, and the way whose first failure is the check that aborted it is the way its
+        stream was read (opened by the template, as R1-distill templates do, when neither or both are)."""
+        if opened is None and (sample.think == "server_split" or "think>" in sample.completion.lower()):
+            opened = False
+        first: dict[str, Verdict] | None = None
+        for reading in [True, False] if opened is None else [opened]:
+            judge = self.stream_judge(context, opened_by_template=reading)
+            if judge is None:
+                return {}
+            verdicts = prefix_verdicts(judge, sample)
+            if judge.failure is not None and judge.failure[0] == aborted_by(sample):
+                return verdicts
+            first = verdicts if first is None else first
+        return first or {}
 
     def per_sample(self, samples: Sequence[Sample]) -> list[dict[str, Verdict]]:
         """Every per-sample verdict: samples aborted mid-stream by their prefix, the others by the checks."""

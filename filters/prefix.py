@@ -1,26 +1,26 @@
 """Judging a completion while it is generated: the checks that can only stay failed once a prefix fails them
 (prefix-monotone) watch the stream, and the first failure aborts the sample.
 
-The stream is cut into settled paragraphs of the reasoning (a paragraph is settled once the blank line after it
-has arrived, or the reasoning is closed), each handed once to every watch; watches also see the text's length,
-tokens and stray think tags as they grow. So the work is linear in the stream's length, whatever its chunking.
-The same judge, fed a stored text at once, gives the same first failure: that is how the chain judges an
-aborted sample (`prefix_verdicts`), so an audit of the stored prefix reproduces the decision.
+The reasoning is cut into paragraphs exactly as the checks cut the whole reasoning (`re.split(r"\\n\\s*\\n")` of
+the stripped reasoning): a paragraph is settled once text follows the blank line after it, or the reasoning is
+closed. Each settled paragraph is handed once to every watch, the paragraph being written is handed on as it
+grows, and watches see the text's length, tokens and stray think tags. A watch that reports a failure is asked to
+`confirm` it against the reasoning so far (a watch that finds candidates cheaply confirms them at the cost of a
+pass over that text, now and then). The work is linear in the stream's length, whatever its chunking: nothing
+is copied or scanned again per piece. The same judge, fed a stored text at once, gives the same first failure:
+that is how the chain judges an aborted sample (`prefix_verdicts`), so an audit of the stored prefix reproduces
+the decision.
 """
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cotfactory.filters.checks import Sample, Verdict
+from cotfactory.filters.stream_text import TAG_CHARS, GrowingText, TagCount
 from cotfactory.samplers.base import ABORTED
 
-_OPEN = re.compile(r"<think>", re.IGNORECASE)
-_CLOSE = re.compile(r"</think>", re.IGNORECASE)
-_TAG = re.compile(r"</?think>", re.IGNORECASE)
-_TAG_CHARS = 8  # len("</think>"): a tag cut by a chunk boundary is found on the next feed
-_BREAK = re.compile(r"\n\s*\n")  # as `re.split` of the long_paragraph check
-_NON_SPACE = re.compile(r"\S")
+_SEGMENTS = re.compile(r"(\s+)|\S+")  # whitespace runs hold the paragraph breaks (`\n\s*\n`)
 
 
 @dataclass(frozen=True)
@@ -52,32 +52,19 @@ class Watch:
         """The stream grew; a failed verdict when its size dooms the sample."""
         return None
 
-    def partial(self, reasoning: str, start: int) -> Verdict | None:
-        """The reasoning so far, whose paragraph from `start` on is still being written (read from where it
-        left off: a watch that reads it must stay linear)."""
+    def partial(self, delta: str) -> Verdict | None:
+        """The paragraph being written grew by `delta` (its text since the last call; `paragraph` later hands out
+        the whole of it)."""
         return None
 
+    def confirm(self, verdict: Verdict, length: int, reasoning: Callable[[], str], closed: bool) -> Verdict | None:
+        """A failure this watch reported, held against the reasoning so far (`length` characters; `reasoning()`
+        joins them; `closed`: it is whole): the verdict that dooms the sample, or None while it is not certain."""
+        return verdict
 
-class _TagCount:
-    """Think tags in a growing text, each counted once: the first opening before any closing, the first
-    closing, and how many in all."""
-
-    def __init__(self) -> None:
-        self.tags = 0
-        self.open_span: tuple[int, int] | None = None
-        self.close_at: int | None = None
-        self._scanned = 0
-
-    def scan(self, text: str) -> None:
-        for tag in _TAG.finditer(text, max(0, self._scanned - _TAG_CHARS)):
-            if tag.end() <= self._scanned:
-                continue  # counted on an earlier feed
-            self.tags += 1
-            if tag.group().startswith("</"):
-                self.close_at = tag.start() if self.close_at is None else self.close_at
-            elif self.close_at is None and self.open_span is None:
-                self.open_span = tag.span()
-        self._scanned = len(text)
+    def closing(self, reasoning: Callable[[], str]) -> Verdict | None:
+        """The reasoning is closed (`reasoning()` is all of it): a failure this watch held back as uncertain."""
+        return None
 
 
 class StreamJudge:
@@ -86,103 +73,149 @@ class StreamJudge:
 
     def __init__(self, watches: Sequence[tuple[str, Watch]], *, opened_by_template: bool = False) -> None:
         self.watches = list(watches)
-        self.text = ""
-        self.reasoning_text = ""  # the server's separate reasoning (reasoning_content)
         self.tokens = 0
         self.failure: tuple[str, Verdict] | None = None
         self._opened = opened_by_template
-        self._text_tags, self._reasoning_tags = _TagCount(), _TagCount()
+        self._text = GrowingText()
+        self._text_tags, self._reasoning_tags = TagCount(), TagCount()
         self._server_split = False
-        self._reasoning = ""  # the reasoning as the parse will see it, as far as it is known
-        self._taken = 0  # offset in `text` up to which its reasoning is in `_reasoning`
-        self._settled = 0  # paragraphs of `_reasoning` before this offset were handed out
-        self._break_from = 0  # no paragraph break starts before this offset of `_reasoning` (but at `_settled`)
+        self._pending = GrowingText()  # the text from `_taken` on, not yet read into the reasoning
+        self._taken = 0
+        self._open_dropped = False  # the first <think> was read past (it is no part of the reasoning)
+        self._reasoning = GrowingText()  # the reasoning as the parse will see it, as far as it is known
+        self._paragraph = GrowingText()  # the paragraph being written, without the whitespace that ends it so far
+        self._delta = GrowingText()  # what `_paragraph` gained since the watches last saw it
+        self._space = GrowingText()  # the whitespace run that ends the reasoning so far: a break if it holds two \n
+        self._newlines = self._first_newline = self._last_newline = 0
         self._closed = False
+        self._found: dict[str, Verdict] = {}
         self._verdicts: dict[str, Verdict] = {}
+
+    @property
+    def text(self) -> str:
+        """The text fed so far."""
+        return self._text.joined()
 
     def feed(self, text: str = "", reasoning: str = "", tokens: int | None = None) -> tuple[str, Verdict] | None:
         """Take what the stream added; `tokens`: the tokens generated so far (None: one more per feed)."""
         if self.failure is not None:
             return self.failure
         self.tokens = tokens if tokens is not None else self.tokens + bool(text or reasoning)
-        found: dict[str, Verdict] = {}
+        self._found = {}
         if reasoning:
             self._server_split = True
-            self.reasoning_text += reasoning
-            self._reasoning_tags.scan(self.reasoning_text)
+            self._reasoning_tags.scan(reasoning)
             if not self._closed:
-                self._extend(reasoning)
-                self._paragraphs(found, final=False)
+                self._read(reasoning)
+                self._show_delta()
         if text:
-            self.text += text
-            self._text_tags.scan(self.text)
-            if self._server_split and not self._closed:
-                self._paragraphs(found, final=True)  # the answer has begun: the server's reasoning is whole
-            elif not self._server_split:
-                self._reasoning_of_text(found)
-        growth = Growth(len(self.text), self.tokens, self._extra_tags())
+            self._text.add(text)
+            self._text_tags.scan(text)
+            if not self._server_split and not self._closed:  # a server's reasoning ends with the stream, unread
+                self._pending.add(text)
+                self._reasoning_of_text()
+        growth = Growth(self._text.length, self.tokens, self._extra_tags())
         for name, watch in self.watches:
             if (verdict := watch.grown(growth)) is not None and not verdict.passed:
-                found.setdefault(name, verdict)
-        if found:
-            self.failure = next((name, found[name]) for name, _ in self.watches if name in found)
-            self._verdicts = found
+                self._found.setdefault(name, verdict)
+        if self._found:
+            self.failure = next((name, self._found[name]) for name, _ in self.watches if name in self._found)
+            self._verdicts = self._found
         return self.failure
 
     def verdicts(self) -> dict[str, Verdict]:
         """Every watch's verdict on the stream so far: its failure, or passed."""
         return {name: self._verdicts.get(name, Verdict(True)) for name, _ in self.watches}
 
-    def _extend(self, piece: str) -> None:
-        if not self._reasoning:
-            piece = piece.lstrip()  # the parse strips the reasoning
-        self._reasoning += piece
-
-    def _reasoning_of_text(self, found: dict[str, Verdict]) -> None:
-        """The reasoning inside the text: after the first <think> (with any preamble before it), or all of it when
-        the chat template opened the reasoning, up to the first </think>."""
-        if self._closed:
-            return
+    def _reasoning_of_text(self) -> None:
+        """The reasoning inside the text, as `parse_completion` reads it: everything before the first </think>,
+        less the first <think> before it (a preamble before that tag belongs to the reasoning). Without a tag yet
+        the text is reasoning only when the chat template opened it; text near the end waits, as a tag may be
+        arriving in pieces."""
         tags = self._text_tags
-        if not self._taken:
-            if tags.open_span is not None:
-                self._extend(self.text[: tags.open_span[0]])
-                self._taken = tags.open_span[1]
-            elif not self._opened:
-                return  # no reasoning yet: a preamble, or an untagged answer
-        end = tags.close_at if tags.close_at is not None else max(self._taken, len(self.text) - _TAG_CHARS)
-        if end > self._taken:  # text near the end waits: a closing tag may be arriving in pieces
-            self._extend(self.text[self._taken : end])
-            self._taken = end
-        self._paragraphs(found, final=tags.close_at is not None)
-
-    def _paragraphs(self, found: dict[str, Verdict], *, final: bool) -> None:
-        reasoning = self._reasoning
-        while (brk := _BREAK.search(reasoning, max(self._settled, self._break_from))) is not None:
-            after = _NON_SPACE.search(reasoning, brk.start())
-            if after is None and not final:
-                self._break_from = brk.start()  # the blank line may grow: the next paragraph's start is unknown
-                return
-            self._hand_out(reasoning[self._settled : brk.start()], found)
-            self._settled = reasoning.rfind("\n", brk.start(), after.start()) + 1 if after else len(reasoning)
-        if final:
-            if rest := reasoning[self._settled :].rstrip():
-                self._hand_out(rest, found)
-            self._settled = len(reasoning)
-            self._closed = True
+        if not (self._opened or tags.open_span is not None or tags.close_at is not None):
+            return  # no reasoning yet: a preamble, or an untagged answer
+        end = tags.close_at if tags.close_at is not None else self._text.length - TAG_CHARS
+        opening = tags.open_span if not self._open_dropped else None
+        if opening is not None and opening[0] < end:
+            end = max(end, opening[1])
+        if end <= self._taken and tags.close_at is None:
             return
-        for name, watch in self.watches:
-            if (verdict := watch.partial(reasoning, self._settled)) is not None and not verdict.passed:
-                found.setdefault(name, verdict)
-        # a break found later starts in the whitespace that ends the text now, or after it
-        trailing = len(reasoning) - len(reasoning.rstrip())
-        newline = reasoning.find("\n", len(reasoning) - trailing)
-        self._break_from = newline if newline >= 0 else len(reasoning)
+        pending, base = self._pending.joined(), self._taken
+        if opening is not None and opening[0] < end:
+            self._read(pending[: opening[0] - base])
+            self._read(pending[opening[1] - base : end - base])
+            self._open_dropped = True
+        else:
+            self._read(pending[: end - base])
+        self._pending.clear()
+        self._pending.add(pending[end - base :])
+        self._taken = end
+        if tags.close_at is not None:
+            self._close()
+        else:
+            self._show_delta()
 
-    def _hand_out(self, paragraph: str, found: dict[str, Verdict]) -> None:
+    def _read(self, piece: str) -> None:
+        """More reasoning: whitespace runs are held until the text after them says whether they break a paragraph."""
+        if not self._reasoning.length:
+            piece = piece.lstrip()  # the parse strips the reasoning
+            if not piece:
+                return
+        self._reasoning.add(piece)
+        for segment in _SEGMENTS.finditer(piece):
+            if segment.group(1) is not None:
+                run = segment.group()
+                if (first := run.find("\n")) >= 0:
+                    if not self._newlines:
+                        self._first_newline = self._space.length + first
+                    self._last_newline = self._space.length + run.rfind("\n")
+                    self._newlines += run.count("\n")
+                self._space.add(run)
+                continue
+            space = self._space.joined()
+            if self._newlines >= 2:  # a blank line ended the paragraph: it is settled
+                self._paragraph.add(space[: self._first_newline])
+                self._delta.clear()
+                self._hand_out(self._paragraph.joined())
+                self._paragraph.clear()
+                space = space[self._last_newline + 1 :]
+            self._paragraph.add(space + segment.group())
+            self._delta.add(space + segment.group())
+            self._space.clear()
+            self._newlines = 0
+
+    def _show_delta(self) -> None:
+        if not self._delta.length:
+            return
+        delta = self._delta.joined()
+        self._delta.clear()
+        for name, watch in self.watches:
+            if (verdict := watch.partial(delta)) is not None and not verdict.passed:
+                self._report(name, watch, verdict)
+
+    def _close(self) -> None:
+        """The reasoning is closed: its last paragraph is settled, its trailing whitespace stripped."""
+        self._closed = True
+        self._delta.clear()
+        if self._paragraph.length:
+            self._hand_out(self._paragraph.joined())
+        for name, watch in self.watches:
+            verdict = watch.closing(self._reasoning.joined) if name not in self._found else None
+            if verdict is not None and not verdict.passed:
+                self._found[name] = verdict
+
+    def _hand_out(self, paragraph: str) -> None:
         for name, watch in self.watches:
             if (verdict := watch.paragraph(paragraph)) is not None and not verdict.passed:
-                found.setdefault(name, verdict)
+                self._report(name, watch, verdict)
+
+    def _report(self, name: str, watch: Watch, verdict: Verdict) -> None:
+        if name in self._found:
+            return
+        confirmed = watch.confirm(verdict, self._reasoning.length, self._reasoning.joined, self._closed)
+        if confirmed is not None and not confirmed.passed:
+            self._found[name] = confirmed
 
     def _extra_tags(self) -> int:
         """Think tags beyond the one opening and one closing, as `parse_completion` counts them."""

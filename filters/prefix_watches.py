@@ -10,6 +10,8 @@ from cotfactory.filters.checks import Verdict, failed
 from cotfactory.filters.prefix import Growth, Watch
 
 _FENCE = re.compile(r"^\s*```", re.MULTILINE)
+# Where `str.splitlines` breaks a line (a \r\n cut between two pieces only adds an empty line)
+_LINE_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 class TagWatch(Watch):
@@ -39,12 +41,19 @@ class LengthWatch(Watch):
 
 
 class ParagraphLengthWatch(Watch):
-    """A settled paragraph of the reasoning longer than the limit is a paragraph of the whole reasoning."""
+    """A paragraph of the reasoning longer than the limit, settled or still being written (it only grows: the
+    white space that ends it so far is not counted), is a paragraph of the whole reasoning."""
 
     def __init__(self, max_chars: int) -> None:
         self.max_chars = max_chars
+        self._written = 0
+
+    def partial(self, delta: str) -> Verdict | None:
+        self._written += len(delta)
+        return failed("long_paragraph", float(self._written)) if self._written > self.max_chars else None
 
     def paragraph(self, text: str) -> Verdict | None:
+        self._written = 0
         return failed("long_paragraph", float(len(text))) if len(text) > self.max_chars else None
 
 
@@ -62,19 +71,42 @@ class FenceWatch(Watch):
 
 
 class RepeatedLineWatch(Watch):
-    """A long line said more than `max_repeats` times: each line of a settled paragraph is a whole line."""
+    """A long line said more than `max_repeats` times. A line is whole once a line break follows it in the
+    paragraph being written, or its paragraph is settled; lines break where `str.splitlines` breaks them."""
 
     def __init__(self, min_chars: int, max_repeats: int) -> None:
         self.min_chars, self.max_repeats = min_chars, max_repeats
         self.counts: Counter[str] = Counter()
+        self._line: list[str] = []  # the line being written
+        self._seen = 0  # characters of the paragraph being written that `partial` brought
+
+    def partial(self, delta: str) -> Verdict | None:
+        self._seen += len(delta)
+        return self._lines(delta, paragraph_end=False)
 
     def paragraph(self, text: str) -> Verdict | None:
-        for line in text.splitlines():
-            if len(line := line.strip()) < self.min_chars:
-                continue
-            self.counts[line] += 1
-            if self.counts[line] > self.max_repeats:
-                return failed("repetition", None, f"line repeated {self.counts[line]} times: {line[:200]}")
+        rest, self._seen = text[self._seen :], 0
+        return self._lines(rest, paragraph_end=True)
+
+    def _lines(self, piece: str, *, paragraph_end: bool) -> Verdict | None:
+        verdict = None
+        *whole, last = _LINE_BREAK.split(piece)
+        for part in whole:
+            self._line.append(part)
+            verdict = verdict or self._count("".join(self._line))
+            self._line = []
+        self._line.append(last)
+        if paragraph_end:
+            verdict = verdict or self._count("".join(self._line))
+            self._line = []
+        return verdict
+
+    def _count(self, line: str) -> Verdict | None:
+        if len(line := line.strip()) < self.min_chars:
+            return None
+        self.counts[line] += 1
+        if self.counts[line] > self.max_repeats:
+            return failed("repetition", None, f"line repeated {self.counts[line]} times: {line[:200]}")
         return None
 
 
@@ -111,55 +143,89 @@ def _count(marks: tuple, counts: list[int], text: str) -> bool:
 
 
 class FragmentWatch(Watch):
-    """A foreign-language fragment in the reasoning stays there. Text is judged by whole sentences, as soon as a
-    sentence ends (a slip is stopped there, not at the end of its paragraph), in blocks that hold whole math and
-    code spans and whole quotes (which the language check removes or may exempt), so a span never reads as
-    words; a span left open past `max_block` characters ends the watch (no abort). The units are cut from the
-    text alone, so a stream and its stored prefix are judged alike."""
+    """A foreign-language fragment in the reasoning stays there. Candidates are found cheaply: text is judged by
+    whole sentences, as soon as a sentence ends (a slip is stopped there, not at the end of its paragraph), in
+    blocks that hold whole math and code spans and whole quotes as far as their marks tell, so a span seldom
+    reads as words (a span left open past `max_block` characters ends the watch). A candidate dooms the sample
+    only once `certain` finds a fragment in the reasoning so far, read as no continuation can change it (or in
+    the whole reasoning, once it is closed). As that reads the whole reasoning, a candidate it does not confirm
+    is held against it again only after the reasoning has grown by a quarter, so the watch stays linear; the
+    closed reasoning settles the last doubt."""
 
-    def __init__(self, fragments: Callable[[str], list[str]], language: str, max_block: int = 50_000) -> None:
-        self.fragments, self.language, self.max_block = fragments, language, max_block
-        self.block = ""
+    def __init__(
+        self,
+        fragments: Callable[[str], list[str]],
+        certain: Callable[[str, bool], list[str]],
+        language: str,
+        max_block: int = 50_000,
+    ) -> None:
+        self.fragments, self.certain, self.language, self.max_block = fragments, certain, language, max_block
         self.spans, self.inline = [0] * len(_SPANS), [0] * len(_INLINE)
         self.given_up = False
+        self._block: list[str] = []
+        self._block_chars = 0
         self._fresh = True  # the next unit starts a paragraph
-        self._start: int | None = None  # where the paragraph being written starts in the reasoning
-        self._upto = self._scanned = 0  # its sentences before `_upto` are judged; no sentence end before `_scanned`
+        self._unit: list[str] = []  # the sentence being written
+        self._seen = 0  # characters of the paragraph being written that `partial` brought
+        self._lookback = ""  # a full stop that ended the last piece: a sentence end if white space follows
+        self._next_confirm = 0
+        self._doubted = False  # a candidate was not confirmed yet: the whole reasoning settles it
 
-    def partial(self, reasoning: str, start: int) -> Verdict | None:
-        if self._start != start:
-            self._start = self._upto = self._scanned = start
-        for end in _SENTENCE_END.finditer(reasoning, max(self._upto, self._scanned - 1)):
-            unit, self._upto = reasoning[self._upto : end.end()], end.end()
-            if (verdict := self._take(unit, paragraph_end=False)) is not None:
-                return verdict
-        self._scanned = len(reasoning)
-        return None
+    def partial(self, delta: str) -> Verdict | None:
+        self._seen += len(delta)
+        return self._feed(delta, paragraph_end=False)
 
     def paragraph(self, text: str) -> Verdict | None:
-        rest = text[self._upto - self._start :] if self._start is not None else text
-        self._start = None
-        units, begin = [], 0
-        for end in _SENTENCE_END.finditer(rest):
-            units.append(rest[begin : end.end()])
-            begin = end.end()
-        units.append(rest[begin:])
-        for index, unit in enumerate(units):
-            if (verdict := self._take(unit, paragraph_end=index == len(units) - 1)) is not None:
-                return verdict
+        rest, self._seen = text[self._seen :], 0
+        return self._feed(rest, paragraph_end=True)
+
+    def confirm(self, verdict: Verdict, length: int, reasoning: Callable[[], str], closed: bool) -> Verdict | None:
+        if length < self._next_confirm and not closed:
+            return None
+        if found := self.certain(reasoning(), closed):
+            return failed("language_mixed", None, f"{self.language} reasoning with {found[0][:80]!r}")
+        self._next_confirm = length + max(length // 4, 1024)
+        self._doubted = not closed
         return None
+
+    def closing(self, reasoning: Callable[[], str]) -> Verdict | None:
+        if not self._doubted:
+            return None
+        self._doubted = False
+        found = self.certain(reasoning(), True)
+        return failed("language_mixed", None, f"{self.language} reasoning with {found[0][:80]!r}") if found else None
+
+    def _feed(self, piece: str, *, paragraph_end: bool) -> Verdict | None:
+        candidate = None
+        window, shift, begin = self._lookback + piece, len(self._lookback), 0
+        for end in _SENTENCE_END.finditer(window):
+            stop = end.end() - shift
+            self._unit.append(piece[begin:stop])
+            begin = stop
+            unit, self._unit = "".join(self._unit), []
+            candidate = candidate or self._take(unit, paragraph_end=False)
+        self._unit.append(piece[begin:])
+        if piece:
+            self._lookback = piece[-1] if piece[-1] in ".!?" else ""
+        if paragraph_end:
+            unit, self._unit, self._lookback = "".join(self._unit), [], ""
+            candidate = candidate or self._take(unit, paragraph_end=True)
+        return candidate
 
     def _take(self, unit: str, *, paragraph_end: bool) -> Verdict | None:
         if self.given_up:
             return None
-        self.block = f"{self.block}\n\n{unit}" if self._fresh and self.block else self.block + unit
+        if self._fresh and self._block:
+            self._block.append("\n\n")
+        self._block.append(unit)
+        self._block_chars += len(unit)
         self._fresh = paragraph_end
         spans_closed = _count(_SPANS, self.spans, unit)
         inline_closed = _count(_INLINE, self.inline, unit)
         if not spans_closed or not (inline_closed or paragraph_end):
-            self.given_up = len(self.block) > self.max_block
+            self.given_up = self._block_chars > self.max_block
             return None  # a span or a quote is still open: wait for its end
-        block, self.block = self.block, ""
+        block, self._block, self._block_chars = "".join(self._block), [], 0
         self.inline = [0] * len(_INLINE)  # a quote never crosses a line
         if found := self.fragments(block):
             return failed("language_mixed", None, f"{self.language} reasoning with {found[0][:80]!r}")

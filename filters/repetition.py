@@ -21,11 +21,11 @@ def repeated_ngram_ratio(text: str, n: int) -> float:
     return repeated / (len(words) - n + 1)
 
 
-def longest_repeated_line(text: str, min_chars: int) -> tuple[str, int]:
-    """The longest line of at least `min_chars` that occurs `count` > 1 times verbatim."""
+def most_repeated_line(text: str, min_chars: int) -> tuple[str, int]:
+    """The line of at least `min_chars` said most often verbatim, with its count (the longer line on a tie): any
+    such line said too often fails the check, so a longer line said less often never hides it."""
     counts = Counter(line.strip() for line in text.splitlines() if len(line.strip()) >= min_chars)
-    repeated = [(line, count) for line, count in counts.items() if count > 1]
-    return max(repeated, key=lambda item: (len(item[0]) * item[1], item[0]), default=("", 0))
+    return max(counts.items(), key=lambda item: (item[1], len(item[0]), item[0]), default=("", 0))
 
 
 @register("repetition", reasons=("repetition",), prefix_reasons=("repetition",))
@@ -46,7 +46,7 @@ class Repetition:
         ratio = repeated_ngram_ratio(text, self.n)
         if ratio > self.max_ratio:
             return failed("repetition", ratio, f"{ratio:.0%} of word {self.n}-grams repeat")
-        line, count = longest_repeated_line(text, self.min_line_chars)
+        line, count = most_repeated_line(text, self.min_line_chars)
         if count > self.max_line_repeats:
             return failed("repetition", ratio, f"line repeated {count} times: {line[:200]}")
         return passed(ratio)

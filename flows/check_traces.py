@@ -86,7 +86,7 @@ def _sample(row: InputRow, mapping: FieldMapping, completion_field: str | None, 
         opened_by_template=fields.get("opened_by_template") is True,
         tests=json.dumps(prompt.tests) if prompt.tests else None,
         # a stored sample's id makes the trace that sample: judged against the store without itself
-        sample_id=str(row_id) if row_id is not None else sample_id_for(prompt.prompt_id, model, completion),
+        sample_id=str(row_id) if row_id is not None else sample_id_for(prompt.prompt_id, model, completion, reasoning),
         prompt_id=prompt.prompt_id,
         round=round_index,
     )

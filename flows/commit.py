@@ -40,7 +40,7 @@ def sample_of(model: str, prompt: PromptRecord, round: int, completion: Completi
         target_language=prompt.target_language,
         finish_reason=completion.finish_reason,
         completion_tokens=completion.completion_tokens,
-        sample_id=sample_id_for(prompt.prompt_id, model, completion.text),
+        sample_id=sample_id_for(prompt.prompt_id, model, completion.text, completion.reasoning),
         prompt_id=prompt.prompt_id,
         round=round,
         tests=json.dumps(prompt.tests) if prompt.tests else None,
@@ -102,7 +102,7 @@ def _records(
                 )
                 for name, verdict in decision.verdicts.items()
             )
-            tokens += completion.completion_tokens or completion.request_tokens or 0
+            tokens += (completion.completion_tokens or completion.request_tokens or 0) + completion.retried_tokens
         # samples and accepted are counted by the store from the outcomes it stores
         rounds.append(
             RoundRecord(

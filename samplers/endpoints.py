@@ -4,6 +4,8 @@ request and sets a failing one aside."""
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from cotfactory.samplers.base import SamplerError
 
@@ -64,6 +66,29 @@ class Fleet:
             raise SamplerError(f"every endpoint is down: {down}")
         others = [e for e in healthy if e is not avoid] or healthy
         return min(others, key=lambda e: (e.outstanding, e.requests))
+
+    @asynccontextmanager
+    async def slot(self, avoid: Endpoint | None = None) -> AsyncIterator[Endpoint]:
+        """A request slot on the endpoint `pick` chooses, held for one request. A request that waited for a slot
+        while its endpoint was set aside (a hung server's requests time out one after another) goes to another
+        healthy endpoint instead of being sent where it would wait out its timeout again."""
+        while True:
+            endpoint = self.pick(avoid)
+            endpoint.outstanding += 1
+            try:
+                await endpoint.limit.acquire()
+            except BaseException:
+                endpoint.outstanding -= 1
+                raise
+            if endpoint.healthy(time.monotonic()) or not self.others_healthy(endpoint):
+                break
+            endpoint.limit.release()
+            endpoint.outstanding -= 1
+        try:
+            yield endpoint
+        finally:
+            endpoint.limit.release()
+            endpoint.outstanding -= 1
 
     def others_healthy(self, endpoint: Endpoint) -> bool:
         now = time.monotonic()

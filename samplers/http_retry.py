@@ -3,6 +3,7 @@ healthy endpoint at once, or to the same one after exponential backoff with jitt
 
 import asyncio
 import email.utils
+import json
 import logging
 import math
 import random
@@ -14,6 +15,7 @@ import httpx
 
 from cotfactory.samplers.base import SamplerError
 from cotfactory.samplers.endpoints import Endpoint, Fleet
+from cotfactory.samplers.http_clients import ClientPool
 
 log = logging.getLogger("cotfactory.samplers.openai_http")
 
@@ -54,38 +56,82 @@ def retry_after(response: httpx.Response) -> float | None:
 
 
 async def post_with_retries(
-    client: httpx.AsyncClient, fleet: Fleet, body: dict[str, Any], headers: dict[str, str], policy: RetryPolicy
+    clients: ClientPool, fleet: Fleet, body: dict[str, Any], headers: dict[str, str], policy: RetryPolicy
 ) -> dict[str, Any]:
-    """The JSON answer of the first endpoint that answers 200; SamplerError after `policy.max_retries` retries,
-    on a status that is not worth retrying, or when every endpoint is set aside."""
-    sequences = int(body.get("n", 1))
+    """The JSON answer of the first endpoint that answers 200 with a completion; SamplerError after
+    `policy.max_retries` retries, on a status that is not worth retrying, or when every endpoint is set aside."""
     endpoint: Endpoint | None = None
     for attempt in range(policy.max_retries + 1):
-        endpoint = fleet.pick(avoid=endpoint)  # a retry goes to another endpoint when one is healthy
         answer: httpx.Response | None = None  # a retryable answer (its Retry-After counts)
-        endpoint.outstanding += sequences
-        try:
-            async with endpoint.limit:
-                response = await client.post(endpoint.url, json=body, headers=headers)
-        except httpx.TimeoutException:
-            problem = f"timed out after {policy.timeout_s:g}s"
-        except httpx.TransportError as error:
-            problem = f"connection failed ({type(error).__name__}: {error})"
-        else:
-            if response.status_code == 200:
-                endpoint.failures = 0
-                endpoint.requests += 1
-                endpoint.sequences += sequences
-                result: dict[str, Any] = response.json()
-                return result
-            if response.status_code not in RETRYABLE_STATUS:
-                raise SamplerError(refusal(endpoint.url, response, body))
-            problem = f"HTTP {response.status_code}"
-            answer = response
-        finally:
-            endpoint.outstanding -= sequences
+        async with fleet.slot(avoid=endpoint) as endpoint:  # a retry goes to another endpoint when one is healthy
+            try:
+                with clients.lease() as client:
+                    response = await client.post(endpoint.url, json=body, headers=headers)
+            except httpx.TimeoutException:
+                problem = f"timed out after {policy.timeout_s:g}s"
+            except httpx.TransportError as error:
+                problem = f"connection failed ({type(error).__name__}: {error})"
+            else:
+                if response.status_code == 200:
+                    result, problem = whole_answer(response.content)
+                    if result is not None:
+                        endpoint.failures = 0
+                        endpoint.requests += 1
+                        endpoint.sequences += 1
+                        return result
+                elif response.status_code not in RETRYABLE_STATUS:
+                    raise SamplerError(refusal(endpoint.url, response, body))
+                else:
+                    problem = f"HTTP {response.status_code}"
+                    answer = response
         await retry_or_raise(fleet, endpoint, problem, attempt, policy, answer)
     raise AssertionError("unreachable")
+
+
+# Finish reasons with which a server reports that it, not the model, ended the sequence: sampled again.
+SERVER_ENDED = frozenset({"abort", "error"})
+
+
+def whole_answer(content: bytes) -> tuple[dict[str, Any] | None, str]:
+    """A 200 answer of a chat completion read whole: (the answer, "") or (None, what is wrong with it). A body that
+    is no JSON object, carries an error and no choices, or whose sequence the server ended itself (finish reason
+    `abort`, `error`) is a failed request, retried like a 5xx."""
+    try:
+        answer = json.loads(content)
+    except ValueError:
+        return None, f"answered 200 with a body that is not JSON: {content[:200]!r}"
+    if not isinstance(answer, dict):
+        return None, f"answered 200 with JSON that is not an object: {content[:200]!r}"
+    choices = answer.get("choices")
+    if not isinstance(choices, list) or not choices or not all(isinstance(c, dict) for c in choices):
+        said = answer.get("error", answer)
+        return None, f"answered 200 without a completion: {json.dumps(said, default=str)[:300]}"
+    for choice in choices:
+        if choice.get("finish_reason") in SERVER_ENDED:
+            return None, f"the server ended the sequence itself (finish reason {choice['finish_reason']!r})"
+        message = choice.get("message") or {}
+        if not isinstance(message, dict) or not all(
+            isinstance(message.get(key), str | None) for key in ("content", "reasoning_content", "reasoning")
+        ):
+            return None, f"answered 200 with a malformed message: {json.dumps(choice, default=str)[:300]}"
+    usage = answer.get("usage")
+    try:
+        if usage is not None:
+            token_count(usage.get("prompt_tokens"))
+            token_count(usage.get("completion_tokens"))
+    except (AttributeError, ValueError):
+        return None, f"answered 200 with malformed usage: {json.dumps(usage, default=str)[:300]}"
+    return answer, ""
+
+
+def token_count(value: Any) -> int | None:
+    """A server's token count: a whole number >= 0, or None when absent; ValueError for anything else."""
+    if value is None:
+        return None
+    whole = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value) and value.is_integer())
+    if isinstance(value, bool) or not whole or not 0 <= value < 2**31:
+        raise ValueError(f"not a token count: {str(value)[:50]!r}")
+    return int(value)
 
 
 async def retry_or_raise(

@@ -15,7 +15,6 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
 from pydantic import Field, model_validator
 
 from cotfactory.samplers.async_units import drive_units
@@ -32,7 +31,8 @@ from cotfactory.samplers.base import (
 from cotfactory.samplers.endpoints import Fleet
 from cotfactory.samplers.http_clients import ClientPool
 from cotfactory.samplers.http_retry import RetryPolicy, post_with_retries
-from cotfactory.samplers.openai_stream import Streamed, stream_with_retries
+from cotfactory.samplers.openai_stream import stream_with_retries
+from cotfactory.samplers.stream_chunks import Streamed
 from cotfactory.samplers.units import Done, UnitQueue
 
 log = logging.getLogger(__name__)
@@ -142,31 +142,6 @@ class OpenAIHttpSampler(Sampler):
             )
         return {**body, **self.config.extra_body}
 
-    def _completion(self, response: dict[str, Any], seed: int) -> Completion:
-        usage = response.get("usage") or {}
-        choice = min(response.get("choices") or [{}], key=lambda choice: choice.get("index", 0))
-        message = choice.get("message") or {}
-        return Completion(
-            text=message.get("content") or "",
-            reasoning=message.get("reasoning_content") or message.get("reasoning"),
-            finish_reason=choice.get("finish_reason"),
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
-            seed=seed,
-            opened_by_template=self.config.template_opens_think,
-        )
-
-    def _streamed(self, streamed: Streamed, seed: int) -> Completion:
-        return Completion(
-            text=streamed.text,
-            reasoning=streamed.reasoning or None,
-            finish_reason=streamed.finish_reason,
-            prompt_tokens=streamed.prompt_tokens,
-            completion_tokens=streamed.completion_tokens,
-            seed=seed,
-            opened_by_template=self.config.template_opens_think,
-        )
-
     async def _sample(self, clients: ClientPool, request: SampleRequest) -> list[Completion]:
         """The round's `n` completions, one request each, all in flight at once. A sample that fails for good fails
         the round (its siblings are cancelled); once `request.settle` says the prompt has its target, the samples
@@ -177,14 +152,14 @@ class OpenAIHttpSampler(Sampler):
             seed, opened = request.seed_of(index), self.config.template_opens_think
             body = self._body(request, seed)
             if not self.config.stream:
-                return self._completion(await self._post(clients.next(), body), seed)
+                whole = Streamed()
+                whole.take_whole(await post_with_retries(clients, self.fleet, body, self._headers, self._policy))
+                return whole.completion(seed, opened)
             judge = lambda: request.judge(opened)  # noqa: E731
-            return self._streamed(
-                await stream_with_retries(
-                    clients.next(), self.fleet, body, self._headers, self._policy, judge, progress[index]
-                ),
-                seed,
+            streamed = await stream_with_retries(
+                clients, self.fleet, body, self._headers, self._policy, judge, progress[index]
             )
+            return streamed.completion(seed, opened)
 
         tasks = {asyncio.create_task(one(index)): index for index in range(request.params.n)}
         completions: dict[int, Completion] = {}
@@ -192,16 +167,13 @@ class OpenAIHttpSampler(Sampler):
         try:
             while pending:
                 finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    completions[tasks[task]] = completion = task.result()
-                    if pending and request.settle is not None and await asyncio.to_thread(request.settle, completion):
-                        for other in pending:
-                            other.cancel()
-                        await asyncio.gather(*pending, return_exceptions=True)
-                        for other in pending:
-                            index = tasks[other]
-                            progress[index].finish_reason = f"{ABORTED}{TARGET_MET}"
-                            completions[index] = self._streamed(progress[index], request.seed_of(index))
+                for task in sorted(finished, key=tasks.__getitem__):  # every ended sample is kept as it ended
+                    completions[tasks[task]] = task.result()
+                if request.settle is None or not pending:
+                    continue
+                for task in sorted(finished, key=tasks.__getitem__):
+                    if await asyncio.to_thread(request.settle, completions[tasks[task]]):
+                        await self._stop_at_target(tasks, pending, completions, progress, request)
                         pending = set()
                         break
         finally:  # a failed round: its samples still running are cancelled and waited for
@@ -210,8 +182,27 @@ class OpenAIHttpSampler(Sampler):
             await asyncio.gather(*pending, return_exceptions=True)
         return [completions[index] for index in range(request.params.n)]
 
-    async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
-        return await post_with_retries(client, self.fleet, body, self._headers, self._policy)
+    async def _stop_at_target(
+        self,
+        tasks: dict["asyncio.Task[Completion]", int],
+        pending: set["asyncio.Task[Completion]"],
+        completions: dict[int, Completion],
+        progress: list[Streamed],
+        request: SampleRequest,
+    ) -> None:
+        """The prompt has its target: its samples still running are stopped and kept with what they had, as
+        `aborted:target_met`; one that ended meanwhile is kept as it ended."""
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in pending:
+            index = tasks[task]
+            if not task.cancelled() and task.exception() is None:
+                completions[index] = task.result()  # it ended before it could be stopped
+                continue
+            progress[index].finish_reason = f"{ABORTED}{TARGET_MET}"
+            progress[index].carried.clear()
+            completions[index] = progress[index].completion(request.seed_of(index), self.config.template_opens_think)
 
     def _clients(self) -> ClientPool:
         for endpoint in self.endpoints:

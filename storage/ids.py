@@ -23,6 +23,10 @@ def prompt_id_for(problem: str) -> str:
     return xxh3_id(normalize_problem(problem))
 
 
-def sample_id_for(prompt_id: str, model: str, completion: str) -> str:
-    """The sample id: the same completion of the same prompt by the same model collapses on insert."""
-    return xxh3_id(prompt_id, model, completion)
+def sample_id_for(prompt_id: str, model: str, completion: str, reasoning: str | None = None) -> str:
+    """The sample id: the same completion of the same prompt by the same model collapses on insert. A server that
+    returns the reasoning apart (`reasoning_content`) makes it part of the completion: samples that reason
+    differently to the same answer text are different samples."""
+    if reasoning is None:
+        return xxh3_id(prompt_id, model, completion)
+    return xxh3_id(prompt_id, model, completion, "reasoning_content", reasoning)
