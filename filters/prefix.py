@@ -21,6 +21,7 @@ from cotfactory.filters.stream_text import TAG_CHARS, GrowingText, TagCount
 from cotfactory.samplers.base import ABORTED
 
 _SEGMENTS = re.compile(r"(\s+)|\S+")  # whitespace runs hold the paragraph breaks (`\n\s*\n`)
+_BREAK = re.compile(r"\n\s*\n")
 
 
 @dataclass(frozen=True)
@@ -73,20 +74,23 @@ class StreamJudge:
 
     def __init__(self, watches: Sequence[tuple[str, Watch]], *, opened_by_template: bool = False) -> None:
         self.watches = list(watches)
+        # only the watches that look at each kind of news are asked (most pieces bring news to few of them)
+        self._growing = [(n, w) for n, w in self.watches if type(w).grown is not Watch.grown]
+        self._partial = [(n, w) for n, w in self.watches if type(w).partial is not Watch.partial]
         self.tokens = 0
         self.failure: tuple[str, Verdict] | None = None
         self._opened = opened_by_template
         self._text = GrowingText()
         self._text_tags, self._reasoning_tags = TagCount(), TagCount()
         self._server_split = False
-        self._pending = GrowingText()  # the text from `_taken` on, not yet read into the reasoning
+        self._pending: list[str] = []  # the text from `_taken` on, not yet read into the reasoning
         self._taken = 0
         self._open_dropped = False  # the first <think> was read past (it is no part of the reasoning)
         self._reasoning = GrowingText()  # the reasoning as the parse will see it, as far as it is known
-        self._paragraph = GrowingText()  # the paragraph being written, without the whitespace that ends it so far
-        self._delta = GrowingText()  # what `_paragraph` gained since the watches last saw it
-        self._space = GrowingText()  # the whitespace run that ends the reasoning so far: a break if it holds two \n
-        self._newlines = self._first_newline = self._last_newline = 0
+        self._paragraph: list[str] = []  # the paragraph being written, without the whitespace that ends it so far
+        self._delta: list[str] = []  # what `_paragraph` gained since the watches last saw it
+        self._space: list[str] = []  # the whitespace run that ends the reasoning so far: a break if it holds two \n
+        self._space_chars = self._newlines = self._first_newline = self._last_newline = 0
         self._closed = False
         self._found: dict[str, Verdict] = {}
         self._verdicts: dict[str, Verdict] = {}
@@ -112,12 +116,13 @@ class StreamJudge:
             self._text.add(text)
             self._text_tags.scan(text)
             if not self._server_split and not self._closed:  # a server's reasoning ends with the stream, unread
-                self._pending.add(text)
+                self._pending.append(text)
                 self._reasoning_of_text()
-        growth = Growth(self._text.length, self.tokens, self._extra_tags())
-        for name, watch in self.watches:
-            if (verdict := watch.grown(growth)) is not None and not verdict.passed:
-                self._found.setdefault(name, verdict)
+        if self._growing:
+            growth = Growth(self._text.length, self.tokens, self._extra_tags())
+            for name, watch in self._growing:
+                if (verdict := watch.grown(growth)) is not None and not verdict.passed:
+                    self._found.setdefault(name, verdict)
         if self._found:
             self.failure = next((name, self._found[name]) for name, _ in self.watches if name in self._found)
             self._verdicts = self._found
@@ -141,15 +146,14 @@ class StreamJudge:
             end = max(end, opening[1])
         if end <= self._taken and tags.close_at is None:
             return
-        pending, base = self._pending.joined(), self._taken
+        pending, base = "".join(self._pending), self._taken
         if opening is not None and opening[0] < end:
             self._read(pending[: opening[0] - base])
             self._read(pending[opening[1] - base : end - base])
             self._open_dropped = True
         else:
             self._read(pending[: end - base])
-        self._pending.clear()
-        self._pending.add(pending[end - base :])
+        self._pending = [pending[end - base :]]
         self._taken = end
         if tags.close_at is not None:
             self._close()
@@ -163,43 +167,57 @@ class StreamJudge:
             if not piece:
                 return
         self._reasoning.add(piece)
+        body = piece.rstrip()
+        lead = len(body) - len(body.lstrip())
+        if body and self._newlines + body.count("\n", 0, lead) < 2 and _BREAK.search(body, lead) is None:
+            # no paragraph ends in this piece: the held whitespace and the piece join the paragraph being written
+            grown = "".join(self._space) + body if self._space else body
+            self._paragraph.append(grown)
+            self._delta.append(grown)
+            self._space, self._space_chars, self._newlines = [], 0, 0
+            if len(body) < len(piece):
+                self._hold(piece[len(body) :])
+            return
         for segment in _SEGMENTS.finditer(piece):
             if segment.group(1) is not None:
-                run = segment.group()
-                if (first := run.find("\n")) >= 0:
-                    if not self._newlines:
-                        self._first_newline = self._space.length + first
-                    self._last_newline = self._space.length + run.rfind("\n")
-                    self._newlines += run.count("\n")
-                self._space.add(run)
+                self._hold(segment.group())
                 continue
-            space = self._space.joined()
+            space = "".join(self._space)
             if self._newlines >= 2:  # a blank line ended the paragraph: it is settled
-                self._paragraph.add(space[: self._first_newline])
-                self._delta.clear()
-                self._hand_out(self._paragraph.joined())
-                self._paragraph.clear()
+                self._paragraph.append(space[: self._first_newline])
+                self._delta = []
+                self._hand_out("".join(self._paragraph))
+                self._paragraph = []
                 space = space[self._last_newline + 1 :]
-            self._paragraph.add(space + segment.group())
-            self._delta.add(space + segment.group())
-            self._space.clear()
-            self._newlines = 0
+            self._paragraph.append(space + segment.group())
+            self._delta.append(space + segment.group())
+            self._space, self._space_chars, self._newlines = [], 0, 0
+
+    def _hold(self, run: str) -> None:
+        """Whitespace at the end of the reasoning so far, with where its line breaks are."""
+        if (first := run.find("\n")) >= 0:
+            if not self._newlines:
+                self._first_newline = self._space_chars + first
+            self._last_newline = self._space_chars + run.rfind("\n")
+            self._newlines += run.count("\n")
+        self._space.append(run)
+        self._space_chars += len(run)
 
     def _show_delta(self) -> None:
-        if not self._delta.length:
+        if not self._delta:
             return
-        delta = self._delta.joined()
-        self._delta.clear()
-        for name, watch in self.watches:
+        delta = "".join(self._delta) if len(self._delta) > 1 else self._delta[0]
+        self._delta = []
+        for name, watch in self._partial:
             if (verdict := watch.partial(delta)) is not None and not verdict.passed:
                 self._report(name, watch, verdict)
 
     def _close(self) -> None:
         """The reasoning is closed: its last paragraph is settled, its trailing whitespace stripped."""
         self._closed = True
-        self._delta.clear()
-        if self._paragraph.length:
-            self._hand_out(self._paragraph.joined())
+        self._delta = []
+        if self._paragraph:
+            self._hand_out("".join(self._paragraph))
         for name, watch in self.watches:
             verdict = watch.closing(self._reasoning.joined) if name not in self._found else None
             if verdict is not None and not verdict.passed:

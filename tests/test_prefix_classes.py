@@ -212,3 +212,33 @@ def test_a_long_stream_fed_in_small_pieces_is_judged_in_one_pass(body: str) -> N
             if judge.feed(text[start : start + 4]) is not None:
                 break
         assert judge.failure is None or judge.failure[0] == "language"
+
+
+SOUP = [
+    *("alpha ", "beta ", "gamma ", "x", ", ", ". ", "? ", "3.14 ", LINE + "\n"),
+    *("你好", "世界", "好", "。", "！"),
+    *("$", "$$", "$5 apples ", "\\(", "\\)", "\\[", "\\]", "\\begin{a}", "\\end{a}", "\\frac", "`", "```"),
+    *('"', "“", "”", "「", "」", "«", "»", "https://x.org/", "<think>", "</think>"),
+    *("\n", "\n\n", " ", "\t", "\r\n", "  \n", "\u2028", "\x0c", "\x85"),
+]
+
+
+def test_no_soup_of_the_marks_that_change_a_reading_aborts_what_its_check_passes() -> None:
+    """Random texts made of the marks of every class above (spans, quotes, money, URLs, tags, line breaks), each
+    fed whole, a character at a time and in random pieces: whatever a watch aborts, the whole text fails too."""
+    rng = random.Random(11)
+    checks = [{"name": "repetition", "max_ratio": 1.0, "min_line_chars": 20, "max_line_repeats": 1}, "think_format",
+              {"name": "long_paragraph", "max_chars": 60}, "code_in_reasoning", "language"]  # fmt: skip
+    named = build_checks(checks)
+    with Chain(named, workers=0) as chain:
+        for case in range(1_500):
+            body = "".join(rng.choice(SOUP) for _ in range(rng.randint(3, 30)))
+            opened = rng.random() < 0.3
+            text = ("" if opened else "<think>\n") + body + "\n</think>\n\nIt means hello world."
+            sample = Sample.from_completion(QUOTING, text, opened_by_template=opened, finish_reason="stop")
+            whole = {check.name: check.check(sample) for check in named}
+            for pieces in chunkings(text, str(case))[:3]:
+                failure = first_failure(judge_of(chain, QUOTING, opened=opened), pieces)
+                if failure is not None:
+                    name, reason, _ = failure
+                    assert not whole[name].passed and whole[name].reason == reason, (text, failure)
