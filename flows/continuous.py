@@ -168,7 +168,7 @@ def sample_continuously(
     sampler_thread = threading.Thread(target=sample, name="cotfactory-sampler", daemon=True)
     sampler_thread.start()
     ledger = EndpointLedger(tracker.progress.run_id, sampler)
-    ended = False
+    ended = interrupted = False
     try:
         while not ended:
             group, ended = _next_group(sampled, config.batch_size, config.commit_interval_s)
@@ -191,11 +191,16 @@ def sample_continuously(
                 units.put(following)
             for _ in group:
                 units.finished()
+    except KeyboardInterrupt:  # a second Ctrl-C: stop now, the samples in flight are lost (a rerun samples them)
+        interrupted = True
+        units.close()
+        raise
     except BaseException:
         units.close()
         raise
     finally:
-        sampler_thread.join(timeout=None if ended else 60)
+        if not interrupted:  # after a failure, the requests in flight are answered first
+            sampler_thread.join(timeout=None if ended else 60)
     if failures:
         raise failures[0]
 

@@ -3,7 +3,6 @@ shared by prefix caching), and a watched one is aborted in the engine the moment
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,8 @@ from cotfactory.samplers.base import (
     SamplerError,
     SamplerSettings,
     SamplingParams,
-    StreamWatch,
 )
+from cotfactory.samplers.engine_samples import EngineRound, EngineSample, finished_completion
 from cotfactory.samplers.units import Done, Unit, UnitQueue
 
 INSTALL_HINT = (
@@ -115,7 +114,7 @@ class VllmOfflineSampler(Sampler):
         ]
         outputs = iter(self.llm.generate([text for text, _ in singles], vllm_params, use_tqdm=False))
         found = iter(singles)
-        return [[_completion(*next(found), next(outputs)) for _ in range(r.params.n)] for r in requests]
+        return [[finished_completion(*next(found), next(outputs)) for _ in range(r.params.n)] for r in requests]
 
     def _waiting_target(self) -> int:
         """Sequences to keep in the engine: twice its running batch, so it never drains early."""
@@ -129,14 +128,14 @@ class VllmOfflineSampler(Sampler):
         sample ends. One engine, started once per run, whatever the number of units."""
         engine = self.llm.llm_engine
         kinds = self._vllm.sampling_params.RequestOutputKind
-        running: dict[str, _Running] = {}
-        rounds: dict[int, _Round] = {}
+        running: dict[str, EngineSample] = {}
+        rounds: dict[int, EngineRound] = {}
         added = itertools.count()
 
         def add(unit: Unit[Any]) -> None:
             text = self.render(unit.request)
             opened = text.rstrip().endswith("<think>")
-            round_ = rounds[id(unit)] = _Round(unit, [None] * unit.params.n)
+            round_ = rounds[id(unit)] = EngineRound(unit, [None] * unit.params.n)
             for index in range(unit.params.n):
                 seed = unit.request.seed_of(index)
                 params = self._params(unit.params.model_copy(update={"n": 1}), seed)
@@ -145,12 +144,14 @@ class VllmOfflineSampler(Sampler):
                 params.output_kind = kinds.DELTA if streamed else kinds.FINAL_ONLY
                 request_id = f"cotfactory-{next(added)}"  # outputs carry the id given here
                 engine.add_request(request_id, text, params)
-                running[request_id] = _Running(round_, index, text, seed, judge, streamed)
+                running[request_id] = EngineSample(round_, index, text, seed, judge, streamed)
+
+        ending: set[str] = set()  # requests that end in the step being read: kept as they end, never stopped
 
         def finish(request_id: str, completion: Completion) -> None:
             sample = running.pop(request_id)
             sample.round.completions[sample.index] = completion
-            siblings = [rid for rid, other in running.items() if other.round is sample.round]
+            siblings = [rid for rid, other in running.items() if other.round is sample.round and rid not in ending]
             settle = sample.round.unit.request.settle
             ended = not (completion.finish_reason or "").startswith(ABORTED)
             if siblings and settle is not None and ended and settle(completion):  # the prompt has its target
@@ -173,13 +174,15 @@ class VllmOfflineSampler(Sampler):
                 continue
             if not engine.has_unfinished_requests():  # never block on an engine that has nothing to do
                 raise SamplerError(f"vLLM has no unfinished request, but {len(running)} were not answered")
-            for output in engine.step():
+            outputs = engine.step()
+            ending = {output.request_id for output in outputs if output.finished}
+            for output in outputs:
                 sample = running.get(output.request_id)
                 if sample is None:
                     continue
                 if not sample.streamed:
                     if output.finished:
-                        finish(output.request_id, _completion(sample.text, sample.seed, output))
+                        finish(output.request_id, finished_completion(sample.text, sample.seed, output))
                     continue
                 piece = output.outputs[0]
                 sample.take(piece.text, len(piece.token_ids), len(output.prompt_token_ids or []))
@@ -195,56 +198,3 @@ class VllmOfflineSampler(Sampler):
         engine_core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
         if engine_core is not None and hasattr(engine_core, "shutdown"):
             engine_core.shutdown()
-
-
-@dataclass
-class _Round:
-    """A unit in the engine: the completions of its samples, as they end."""
-
-    unit: Unit[Any]
-    completions: list[Completion | None]
-
-
-@dataclass
-class _Running:
-    """One sample in the engine: its unit, its index, its prompt and seed; a streamed one (watched by its judge,
-    or wanted part way for `settle`) gathers its text and tokens step by step."""
-
-    round: _Round
-    index: int
-    text: str
-    seed: int
-    judge: StreamWatch | None
-    streamed: bool
-    tokens: int = 0
-    prompt_tokens: int = 0
-    pieces: list[str] = field(default_factory=list)
-
-    def take(self, piece: str, tokens: int, prompt_tokens: int) -> None:
-        self.pieces.append(piece)
-        self.tokens += tokens
-        self.prompt_tokens = prompt_tokens or self.prompt_tokens
-
-    def stopped(self, finish_reason: str | None) -> Completion:
-        """The sample as far as it got: its text (exactly what its judge was fed) and tokens."""
-        return Completion(
-            text="".join(self.pieces),
-            finish_reason=finish_reason,
-            prompt_tokens=self.prompt_tokens,
-            completion_tokens=self.tokens,
-            seed=self.seed,
-            opened_by_template=self.text.rstrip().endswith("<think>"),
-        )
-
-
-def _completion(text: str, seed: int, output: Any) -> Completion:
-    """A finished request's one completion."""
-    sample = output.outputs[0]
-    return Completion(
-        text=sample.text,
-        finish_reason=sample.finish_reason,
-        prompt_tokens=len(output.prompt_token_ids or []),
-        completion_tokens=len(sample.token_ids),
-        seed=seed,
-        opened_by_template=text.rstrip().endswith("<think>"),
-    )

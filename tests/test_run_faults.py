@@ -63,3 +63,38 @@ def test_server_failing_mid_run_fails_naming_it_and_keeps_what_was_stored(prefec
         assert 2 <= len(server.requests) - 4 <= 4, "one HTTP retry of each failing request"
     assert rows(config.db, "SELECT count(DISTINCT prompt_id), count(*) FROM samples") == [(2, 4)]
     assert rows(config.db, "SELECT status FROM runs") == [("failed",)]
+
+
+def test_a_second_ctrl_c_stops_at_once_without_waiting_for_the_requests_in_flight(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    import threading
+
+    with OpenAIServer(r1_style) as server:
+        raw = http_run_config(tmp_path, server.url, batch_size=1, max_rounds=1, sampler={"max_concurrency": 1})
+        config = write_config(tmp_path, raw)
+        server.hold, server.hold_after = threading.Event(), 4  # the third unit's request is held for 120 s
+        process = start_run_process(config, prefect_api)
+        try:
+            assert server.held.wait(timeout=300)
+            os.killpg(process.pid, signal.SIGINT)
+            notice = ""
+            while "stopping after the samples in flight" not in notice:
+                line = process.stderr.readline()
+                assert line, "the run ended without acknowledging Ctrl-C"
+                notice += line
+            os.killpg(process.pid, signal.SIGINT)
+            # a guard, not a timing: waiting for the held request took the sampler's 60 s grace before
+            _, stderr = process.communicate(timeout=45)
+            assert server.in_flight == 1, "the held request was not waited for"
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+        assert process.returncode == 130, stderr
+        server.hold.set()
+        rerun = start_run_process(config, prefect_api)
+        _, stderr = rerun.communicate(timeout=300)
+        assert rerun.returncode == 0, stderr
+    db = tmp_path / "store.duckdb"
+    assert rows(db, "SELECT count(*), count(DISTINCT prompt_id) FROM run_rounds") == [(5, 5)]
+    assert rows(db, "SELECT count(*) FROM samples") == [(10,)], "the rerun sampled what was lost, once"
