@@ -42,12 +42,16 @@ def build_shard(config_path: Path, samples: int, text_bytes: int) -> None:
     """A shard store of `samples` samples of distinct prompts, half accepted, with their verdicts and rounds."""
     from cotfactory.flows.config import load_config
     from cotfactory.flows.shards import shard_ref
-    from cotfactory.storage import PromptRecord, RoundRecord, SampleRecord, Store, VerdictRecord
+    from cotfactory.storage import JudgedSample, PromptRecord, RoundRecord, Store, VerdictRecord
+    from cotfactory.storage.shard_records import mark_shard_store
+    from cotfactory.storage.store import write_batch
 
     config = load_config(config_path)
     ref = shard_ref(config, 0, 1)
     ref.store.parent.mkdir(parents=True, exist_ok=True)
     store, rng = Store(ref.store), random.Random(1)
+    with store.transaction() as con:
+        mark_shard_store(con, ref)
     for start in range(0, samples, 5000):
         prompts = [
             PromptRecord.create(f"Problem {i}: what is {i} + {i}?", source="b") for i in range(start, start + 5000)
@@ -56,7 +60,7 @@ def build_shard(config_path: Path, samples: int, text_bytes: int) -> None:
         rows, verdicts, rounds = [], [], []
         for index, prompt in enumerate(prompts):
             accepted = index % 2 == 0
-            sample = SampleRecord.create(
+            sample = JudgedSample.create(
                 prompt_id=prompt.prompt_id, model="replay", completion=trace(rng, text_bytes) + "</think>\\boxed{1}",
                 run_id=ref.run_id, round=0, sample_index=0, accepted=accepted,
                 reject_check=None if accepted else "think_format",
@@ -69,7 +73,8 @@ def build_shard(config_path: Path, samples: int, text_bytes: int) -> None:
                 VerdictRecord(run_id=ref.run_id, sample_id=sample.sample_id, check_name="dedup", passed=True)
             )
             rounds.append(RoundRecord(run_id=ref.run_id, prompt_id=prompt.prompt_id, round=0, samples=0, accepted=0))
-        store.write_batch(rows, verdicts, rounds)
+        with store.transaction() as con:
+            write_batch(con, rows, verdicts, rounds)
 
 
 def merge(config_path: Path) -> None:

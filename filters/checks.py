@@ -60,6 +60,11 @@ class Sample:
     tests: str | None = None  # code problems: the prompt's CodeTests as JSON
     opened_by_template: bool = False  # the rendered prompt ended with <think>
 
+    @property
+    def trace(self) -> str:
+        """The whole trace as sampled: the text, with the reasoning before it when the server sent that apart."""
+        return f"{self.reasoning}\n\n{self.completion}" if self.think == "server_split" else self.completion
+
     @classmethod
     def from_completion(
         cls,

@@ -131,7 +131,7 @@ class DedupStep(GroupStep):
 
     def judge(self, samples: Sequence[Sample], passing: Sequence[int], context: ChainContext) -> dict[int, Verdict]:
         ids = [samples[i].sample_id for i in passing]
-        texts = [samples[i].completion for i in passing]
+        texts = [samples[i].trace for i in passing]  # a server's separate reasoning is part of the sample
         verdicts = self.dedup.apply(
             context.connection, ids, texts, rejudging=context.rejudging, write=not context.read_only
         )

@@ -67,6 +67,16 @@ def parse_completion(text: str, *, reasoning: str | None = None, opened_by_templ
     return ParsedCompletion("", text.strip(), "untagged")
 
 
+def trace_of(completion: str, reasoning: str | None) -> str:
+    """A stored sample's whole trace, as dedup compares traces: its text, with the reasoning before it when the
+    server sent that apart (the stored reasoning is then not what the text's own parse gives)."""
+    if not reasoning or reasoning in (
+        parse_completion(completion, opened_by_template=o).reasoning for o in (False, True)
+    ):
+        return completion
+    return f"{reasoning}\n\n{completion}"
+
+
 def _braced(text: str, brace: int) -> str | None:
     depth = 0
     for index in range(brace, len(text)):

@@ -124,7 +124,7 @@ def status(
     from cotfactory.flows.run_state import ENDPOINTS_OF_RUN, ROUNDS_OF_RUN, RUNS_OVERVIEW
     from cotfactory.storage.funnel import funnel_frame, run_funnel
     from cotfactory.storage.run_cost import run_cost
-    from cotfactory.storage.shard_merge import SHARDS_OF_RUN
+    from cotfactory.storage.shard_records import SHARDS_OF_RUN
 
     if run_id is None:
         print_frame(query(RUNS_OVERVIEW + " ORDER BY r.started_at DESC", db), title="runs", max_rows=100)

@@ -23,6 +23,7 @@ from cotfactory.filters.chain import Chain
 from cotfactory.filters.checks import Sample
 from cotfactory.filters.decontam import Decontaminator, DecontamStep
 from cotfactory.filters.near_dup import MinHasher, MinHashParams, NearDupIndex
+from cotfactory.filters.parse import trace_of
 from cotfactory.storage import Store
 from cotfactory.storage.connection import limit_memory
 from cotfactory.storage.errors import CotfactoryError
@@ -112,11 +113,14 @@ def _near_duplicates(con: duckdb.DuckDBPyConnection, ordered_ids: list[str]) -> 
     con.register("_curate_ids", pa.table({"sample_id": ordered_ids}))
     try:
         reader = con.sql(
-            "SELECT sample_id, completion FROM completions WHERE sample_id IN (SELECT sample_id FROM _curate_ids)"
+            "SELECT sample_id, completion, reasoning FROM completions "
+            "WHERE sample_id IN (SELECT sample_id FROM _curate_ids)"
         ).to_arrow_reader(TEXT_BATCH)
         for batch in reader:
             rows = [position[sample_id] for sample_id in batch.column("sample_id").to_pylist()]
-            signatures[rows] = hasher.signatures(batch.column("completion").to_pylist())
+            texts = batch.column("completion").to_pylist()
+            reasonings = batch.column("reasoning").to_pylist()
+            signatures[rows] = hasher.signatures([trace_of(t, r) for t, r in zip(texts, reasonings, strict=True)])
     finally:
         con.unregister("_curate_ids")
     found = NearDupIndex(hasher).add_signatures(ordered_ids, signatures)

@@ -102,6 +102,23 @@ def import_and_select(config: RunConfig) -> list[PromptRecord]:
     return prompts
 
 
+@task(name="merge-left-shards", retries=1, cache_policy=NO_CACHE)
+def merge_left_shards(config: RunConfig) -> int:
+    """Before one process goes on with a run that was sharded, what its shards stored and never merged is merged,
+    so that nothing they sampled is sampled again; returns how many shard stores were merged."""
+    with Store(config.db).transaction(memory_capped=True) as con:
+        ((left,),) = con.execute(
+            "SELECT count(*) FROM run_shards WHERE run_id = ? AND merged_at IS NULL", [config.run_id()]
+        ).fetchall()
+    if not left:
+        return 0
+    from cotfactory.flows.shard_plan import merge_left_shards as merge  # the shard modules build on this one
+
+    merged = merge(config)
+    get_run_logger().info("merged %d shard stores this run left unmerged", len(merged))
+    return len(merged)
+
+
 @task(name="sample-check-store", cache_policy=NO_CACHE)
 def sample_check_store(config: RunConfig, prompts: list[PromptRecord]) -> tuple[str, RunProgress]:
     """The sampling loop: sample, decide with the run's chain, store, until every prompt has its target or its
@@ -168,6 +185,7 @@ def generate(config: RunConfig | dict[str, Any] | str) -> RunSummary:
     """
     run_config = as_config(config)
     prompts = import_and_select(run_config)
+    merge_left_shards(run_config)
     status, progress = sample_check_store(run_config, prompts)
     funnel, cost = write_run_report(run_config, progress.run_id)
     summary = RunSummary(progress.run_id, status, progress, funnel, cost)

@@ -9,14 +9,16 @@ import pyarrow as pa
 
 from cotfactory.filters.chain import Chain, ChainContext, Judging
 from cotfactory.filters.checks import Sample, Verdict
+from cotfactory.filters.parse import trace_of
 from cotfactory.storage.records import VerdictRecord
 from cotfactory.storage.shard_merge import Redecided, Rejudge
 
-# Samples decided per group: bounds the texts held in memory while a large shard merges.
+# Samples decided per group, and their characters: bounds the texts held in memory while a large shard merges.
 GROUP = 2_000
+GROUP_CHARS = 16_000_000
 
 _SAMPLES_SQL = """
-SELECT c.sample_id, c.completion, c.finish_reason, c.completion_tokens, o.prompt_id, o.round,
+SELECT c.sample_id, c.completion, c.reasoning, c.finish_reason, c.completion_tokens, o.prompt_id, o.round,
        p.problem, p.reference, p.domain, p.target_language, p.tests
 FROM _rejudged r JOIN completions c USING (sample_id)
 JOIN outcomes o ON o.sample_id = r.sample_id AND o.run_id = ?
@@ -44,6 +46,7 @@ def _group(con: duckdb.DuckDBPyConnection, run_id: str, ids: Sequence[str]) -> J
         Sample.from_completion(
             problem,
             completion,
+            reasoning=reasoning if trace_of(completion, reasoning) != completion else None,  # sent apart
             reference=reference,
             domain=domain,
             target_language=target_language,
@@ -54,10 +57,35 @@ def _group(con: duckdb.DuckDBPyConnection, run_id: str, ids: Sequence[str]) -> J
             round=round_,
             tests=tests,
         )
-        for sample_id, completion, finish_reason, tokens, prompt_id, round_, problem, reference, domain,
+        for sample_id, completion, reasoning, finish_reason, tokens, prompt_id, round_, problem, reference, domain,
         target_language, tests in rows
     ]  # fmt: skip
     return Judging(samples, [verdicts[s.sample_id] for s in samples])
+
+
+def _groups(con: duckdb.DuckDBPyConnection, sample_ids: Sequence[str]) -> list[list[str]]:
+    """The ids in order, cut into groups of at most GROUP samples and GROUP_CHARS characters of text (a sample
+    longer than that is a group of its own)."""
+    con.register("_sized", pa.table({"sample_id": list(sample_ids)}))
+    try:
+        sizes = dict(
+            con.execute(
+                "SELECT sample_id, length(completion) + coalesce(length(reasoning), 0) FROM completions "
+                "WHERE sample_id IN (SELECT sample_id FROM _sized)"
+            ).fetchall()
+        )
+    finally:
+        con.unregister("_sized")
+    groups: list[list[str]] = []
+    chars = 0
+    for sample_id in sample_ids:
+        size = int(sizes.get(sample_id) or 0)
+        if not groups or len(groups[-1]) >= GROUP or chars + size > GROUP_CHARS:
+            groups.append([])
+            chars = 0
+        groups[-1].append(sample_id)
+        chars += size
+    return groups
 
 
 def store_steps_rejudge(chain: Chain, run_id: str, *, rejudging: bool) -> Rejudge:
@@ -69,8 +97,8 @@ def store_steps_rejudge(chain: Chain, run_id: str, *, rejudging: bool) -> Rejudg
         redecided: list[Redecided] = []
         if not store_steps:
             return redecided
-        for start in range(0, len(sample_ids), GROUP):
-            judging = _group(con, run_id, sample_ids[start : start + GROUP])
+        for ids in _groups(con, sample_ids):
+            judging = _group(con, run_id, ids)
             for verdicts in judging.verdicts:  # judged again here, against the run's store
                 for name in store_steps:
                     verdicts.pop(name, None)

@@ -2,13 +2,15 @@
 to a Prefect work pool through a deployment, waits for them, and merges each finished shard once.
 
 Prefect runs, retries and reports the shards; the coordinator keeps no queue of its own. A shard that ends
-failed for good leaves the others merged and the run `failed`, naming it; the same command run again submits
-only the shards not merged yet, and each resumes from its own store.
+failed for good, or whose store cannot be merged, leaves the others merged and the run `failed`, naming it; the
+same command run again submits only the shards with work left (flows/shard_plan.py), each resuming from its
+store.
 """
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -17,15 +19,15 @@ from prefect.exceptions import ObjectNotFound
 
 from cotfactory.flows.config import RunConfig
 from cotfactory.flows.continuous import RunProgress
-from cotfactory.flows.generate import start_run
 from cotfactory.flows.report import report_artifact
-from cotfactory.flows.run_state import import_prompt_files, run_totals, select_prompts
+from cotfactory.flows.run_state import run_totals
 from cotfactory.flows.shard_deployment import apply_crash_rerun, apply_deployment, apply_zombie_detection
+from cotfactory.flows.shard_plan import prepare_shards
 from cotfactory.flows.shard_progress import ShardedProgress
-from cotfactory.flows.shards import SHARD_FLOW, merge_shards, seed_shard, shard_ref, split
+from cotfactory.flows.shards import SHARD_FLOW, shard_merger
 from cotfactory.storage import Store
-from cotfactory.storage.errors import CotfactoryError
-from cotfactory.storage.shard_merge import ShardRef, is_merged, record_shard
+from cotfactory.storage.errors import CotfactoryError, StoreError
+from cotfactory.storage.shard_records import ShardRef, record_shard
 
 # A crashed shard that Prefect has not rescheduled within this time is failed for good (no automations service).
 # The clock starts at `Crashed`, whoever set it (the shard's worker, or the zombie automation once heartbeats stop).
@@ -45,26 +47,6 @@ class ShardedRun:
     accepted: int = 0
     report: Path | None = None
     report_error: str | None = None
-
-
-def prepare_shards(config: RunConfig, shards: int) -> tuple[str, list[ShardRef], int]:
-    """Import and select the run's prompts in its store, record the run, and seed the store of every shard not
-    merged yet with its prompts; returns the run id, those shards and the run's number of prompts."""
-    store = Store(config.db)
-    import_prompt_files(store, config.prompts)
-    with store.transaction() as con:
-        prompts = select_prompts(con, config.prompts)
-    run_id = start_run(store, config)
-    parts = split(prompts, shards)
-    refs = [shard_ref(config, shard, shards) for shard in range(shards)]
-    with store.transaction(memory_capped=True) as con:
-        pending = [ref for ref in refs if not is_merged(con, ref)]
-    for ref in pending:
-        seed_shard(config, ref, parts[ref.shard])
-    with store.transaction(memory_capped=True) as con:
-        for ref in pending:
-            record_shard(con, ref, state="PENDING", prompts=len(parts[ref.shard]))
-    return run_id, pending, len(prompts)
 
 
 def _live(client: Any, flow_run_id: str | None) -> bool:
@@ -126,7 +108,7 @@ def wait_and_merge(
     waiting = {ref.shard: ref for ref in pending}
     seen: dict[int, str] = {}
     crashed_at: dict[int, float] = {}
-    with get_client(sync_client=True) as client:
+    with get_client(sync_client=True) as client, shard_merger(config) as merge:
         while waiting:
             for shard, ref in list(waiting.items()):
                 state = client.read_flow_run(flow_runs[shard]).state
@@ -147,7 +129,13 @@ def wait_and_merge(
                     continue
                 del waiting[shard]
                 if state.is_completed():
-                    merge_shards(config, [ref])
+                    try:
+                        merge(ref)
+                    except StoreError as error:  # the others are still merged; the run fails naming this one
+                        result.failed[shard] = f"not merged: {error}"
+                        with store.transaction(memory_capped=True) as con:
+                            record_shard(con, ref, state="MERGE_FAILED")
+                        continue
                     result.merged.append(shard)
                     if progress is not None:
                         progress.merged(shard)
@@ -180,28 +168,39 @@ def run_sharded(
     on_state: Callable[[ShardRef, str], None] | None = None,
     on_progress: Callable[[RunProgress], None] | None = None,
 ) -> ShardedRun:
-    """The whole sharded run: `[cluster] shards` flow runs on `[cluster] work_pool`, merged into `config.db`."""
+    """The whole sharded run: `[cluster] shards` flow runs on `[cluster] work_pool`, merged into `config.db`. A
+    pass submits every shard with work left; when a merge leaves a merged shard's prompt short (its accepted sample
+    nearly duplicated another shard's) and it has rounds left, another pass samples it, as one process would."""
+    from prefect.client.orchestration import get_client
+
     if config.cluster.work_pool is None:
         raise ValueError("a sharded run needs a work pool ([cluster] work_pool or --work-pool)")
     shards = config.cluster.shards
-    run_id, pending, prompts = prepare_shards(config, shards)
-    result = ShardedRun(run_id, "running")
-    if pending:
-        deployment_id = apply_deployment(config.cluster.work_pool, config.cluster.heartbeat_s)
-        apply_crash_rerun(deployment_id)
-        apply_zombie_detection(deployment_id, config.cluster.zombie_after_s)
-        flow_runs = submit(config, deployment_id, pending)
-        progress = ShardedProgress(config, pending, prompts)
-        result = wait_and_merge(
-            config, pending, flow_runs, poll_s=poll_s, on_state=on_state, progress=progress, on_progress=on_progress
-        )
+    result = ShardedRun(config.run_id(), "running")
+    with get_client(sync_client=True) as client:
+        live = partial(_live, client)
+        for _ in range(config.max_rounds + 1):  # each pass samples at least one more round of a short prompt
+            _, pending, prompts = prepare_shards(config, shards, live=live)
+            if not pending:
+                break
+            deployment_id = apply_deployment(config.cluster.work_pool, config.cluster.heartbeat_s)
+            apply_crash_rerun(deployment_id)
+            apply_zombie_detection(deployment_id, config.cluster.zombie_after_s)
+            flow_runs = submit(config, deployment_id, pending)
+            progress = ShardedProgress(config, pending, prompts)
+            passed = wait_and_merge(config, pending, flow_runs, poll_s=poll_s, on_state=on_state,
+                                    progress=progress, on_progress=on_progress)  # fmt: skip
+            result.merged += passed.merged
+            result.failed |= passed.failed
+            if passed.failed:
+                break
     result.status = "failed" if result.failed else "completed"
     store = Store(config.db)
-    store.finish_run(run_id, result.status)  # type: ignore[arg-type]
+    store.finish_run(result.run_id, result.status)  # type: ignore[arg-type]
     with store.transaction(memory_capped=True) as con:
-        result.samples, result.accepted = run_totals(con, run_id)
+        result.samples, result.accepted = run_totals(con, result.run_id)
     try:  # the run is stored; a report that cannot be written is said, not raised
-        result.report = report_artifact(config.db, run_id)
+        result.report = report_artifact(config.db, result.run_id)
     except (OSError, CotfactoryError) as error:
         result.report_error = str(error)
     return result

@@ -8,7 +8,7 @@ from cotfactory.flows.continuous import RunProgress
 from cotfactory.flows.run_state import is_finished, run_progress
 from cotfactory.storage.connection import connect
 from cotfactory.storage.errors import StoreBusy
-from cotfactory.storage.shard_merge import ShardCounts, ShardRef, shard_counts
+from cotfactory.storage.shard_records import ShardCounts, ShardRef, shard_counts
 
 # A look at a shard's store waits at most this long for its writer's commit; a busy store is counted next time.
 LOOK_TIMEOUT_S = 0.5

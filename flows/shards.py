@@ -8,7 +8,10 @@ checks and stores them there with the run's chain, and a retry of it resumes fro
 """
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,9 @@ from cotfactory.flows.run_state import select_prompts
 from cotfactory.flows.shard_judge import store_steps_rejudge
 from cotfactory.storage import PromptRecord, Store
 from cotfactory.storage.ids import xxh3_id
-from cotfactory.storage.shard_merge import Merged, ShardRef, attach_read_only, merge_shard
+from cotfactory.storage.shard_merge import Merged, attach_read_only, merge_shard
+from cotfactory.storage.shard_records import ShardRef, mark_shard_store
+from cotfactory.storage.shard_seed import seed_progress
 from cotfactory.storage.store import insert
 
 SHARD_FLOW = "cotfactory-shard"
@@ -58,13 +63,16 @@ def split(prompts: list[PromptRecord], shards: int) -> list[list[PromptRecord]]:
 
 
 def seed_shard(config: RunConfig, ref: ShardRef, prompts: list[PromptRecord]) -> None:
-    """Write a shard's prompts, and the benchmarks the run decontaminates against (read from the run's store),
-    into the shard's store; seeding again adds nothing."""
+    """Write into a shard's store which shard it is, its prompts, what the run's store already holds for them
+    (so the shard resumes from the run's progress), and the benchmarks the run decontaminates against; seeding
+    again adds nothing."""
     ref.store.parent.mkdir(parents=True, exist_ok=True)
     with Store(ref.store).transaction() as con:
         insert(con, prompts)
+        mark_shard_store(con, ref)
+        attach_read_only(con, config.db, "run")
+        seed_progress(con, ref.run_id, [prompt.prompt_id for prompt in prompts])
         if config.decontam:
-            attach_read_only(con, config.db, "run")
             names = list(config.decontam)
             con.execute(
                 "INSERT INTO benchmarks BY NAME SELECT * FROM run.benchmarks WHERE list_contains(?, name) "
@@ -76,7 +84,20 @@ def seed_shard(config: RunConfig, ref: ShardRef, prompts: list[PromptRecord]) ->
                 "WHERE list_contains(?, benchmark) ON CONFLICT DO NOTHING",
                 [names],
             )
-            con.execute("DETACH run")
+        con.execute("DETACH run")
+
+
+def reopen_shard(store: Store, ref: ShardRef) -> None:
+    """A merged shard with work left (prompts added to the selection, or a prompt that lost its accepted sample at
+    the merge): its merge record is cleared and its old store removed (everything in it is in the run's store,
+    and a fresh store counts its fleet requests from zero), so it is seeded and sampled again."""
+    with store.transaction(memory_capped=True) as con:
+        con.execute(
+            "UPDATE run_shards SET merged_at = NULL, state = 'REOPENED' WHERE run_id = ? AND shards = ? AND shard = ?",
+            [ref.run_id, ref.shards, ref.shard],
+        )
+    for path in (ref.store, ref.store.with_name(ref.store.name + ".wal")):
+        path.unlink(missing_ok=True)
 
 
 def fleet_share(urls: list[str], shard: int, shards: int) -> list[str]:
@@ -150,12 +171,25 @@ def shard_run(config: dict[str, Any], shard: int, shards: int) -> dict[str, Any]
     return {"shard": result.shard, "samples": result.samples, "accepted": result.accepted}
 
 
-def merge_shards(config: RunConfig, refs: list[ShardRef], **options: Any) -> list[Merged]:
-    """Merge these shards into the run's store, each once, in its own transaction; the chain's steps that judge
-    against the store (dedup) decide each shard's accepted samples again against what is merged so far."""
+@contextmanager
+def shard_merger(config: RunConfig) -> Iterator[Callable[..., Merged]]:
+    """Merges shards of this config's run into its store, each once, in its own transaction; the chain's steps
+    that judge against the store (dedup) decide each shard's accepted samples again against what is merged so
+    far. The chain is built once for all the shards merged."""
     store = Store(config.db)
     with store.transaction() as con:
         chain = open_chain(config, con, workers=1)
     with chain:
         rejudge = store_steps_rejudge(chain, config.run_id(), rejudging=replays(config))
-        return [merge_shard(store, ref, rejudge=rejudge, **options) for ref in refs]
+
+        def merge(ref: ShardRef, **options: Any) -> Merged:
+            owner = partial(shard_of, shards=ref.shards)
+            return merge_shard(store, ref, owner=owner, rejudge=rejudge, **options)
+
+        yield merge
+
+
+def merge_shards(config: RunConfig, refs: list[ShardRef], **options: Any) -> list[Merged]:
+    """Merge these shards into the run's store, in this order (see `shard_merger`)."""
+    with shard_merger(config) as merge:
+        return [merge(ref, **options) for ref in refs]

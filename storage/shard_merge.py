@@ -19,18 +19,9 @@ import pyarrow as pa
 from cotfactory.storage.connection import limit_memory
 from cotfactory.storage.errors import StoreError
 from cotfactory.storage.migrations import LATEST_VERSION
-from cotfactory.storage.records import VerdictRecord, utc_now
+from cotfactory.storage.records import VerdictRecord
+from cotfactory.storage.shard_records import ShardCounts, ShardRef, is_merged, record_shard, shard_counts
 from cotfactory.storage.store import Store, insert
-
-
-@dataclass(frozen=True)
-class ShardRef:
-    """One shard of a run: its position among `shards` and its store."""
-
-    run_id: str
-    shards: int
-    shard: int
-    store: Path
 
 
 @dataclass(frozen=True)
@@ -44,25 +35,12 @@ class Redecided:
     verdicts: list[VerdictRecord]
 
 
-# `status RUN`: each shard's last Prefect state and counts (as of its merge, or of the coordinator's last look)
-SHARDS_OF_RUN = (
-    "SELECT shard, shards, state, prompts, prompts_sampled, samples, accepted, completion_tokens AS tokens, "
-    "merged_at IS NOT NULL AS merged, flow_run_id FROM run_shards WHERE run_id = ? ORDER BY shards, shard"
-)
-MERGE_MEMORY_LIMIT = os.environ.get("COTFACTORY_MERGE_MEMORY", "256MB")
+# DuckDB reads 2,048 rows at a time: the cap must hold that many of the longest traces, with their reasoning
+# (R1's run to 130 KB: a 256MB cap could not even scan a shard of 50 KB traces).
+MERGE_MEMORY_LIMIT = os.environ.get("COTFACTORY_MERGE_MEMORY", "1GB")
 
 # Given the transaction and the ids of the newly merged accepted samples in the shard's order, what changes.
 Rejudge = Callable[[duckdb.DuckDBPyConnection, Sequence[str]], list[Redecided]]
-
-
-@dataclass(frozen=True)
-class ShardCounts:
-    """What a shard's store holds for its run."""
-
-    prompts_sampled: int
-    samples: int
-    accepted: int
-    completion_tokens: int
 
 
 @dataclass(frozen=True)
@@ -73,27 +51,6 @@ class Merged:
     merged_now: bool
     new_samples: int = 0
     redecided: int = 0
-
-
-def shard_counts(con: duckdb.DuckDBPyConnection, run_id: str, schema: str = "main") -> ShardCounts:
-    """Prompts sampled, samples, accepted samples and completion tokens of `run_id` in the store `schema`."""
-    ((prompts, tokens),) = con.execute(
-        f"SELECT count(DISTINCT prompt_id), coalesce(sum(completion_tokens), 0) FROM {schema}.run_rounds "
-        "WHERE run_id = ?",
-        [run_id],
-    ).fetchall()
-    ((samples, accepted),) = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE accepted) FROM {schema}.outcomes WHERE run_id = ?", [run_id]
-    ).fetchall()
-    return ShardCounts(int(prompts), int(samples), int(accepted), int(tokens))
-
-
-def is_merged(con: duckdb.DuckDBPyConnection, shard: ShardRef) -> bool:
-    rows = con.execute(
-        "SELECT 1 FROM run_shards WHERE run_id = ? AND shards = ? AND shard = ? AND merged_at IS NOT NULL",
-        [shard.run_id, shard.shards, shard.shard],
-    ).fetchall()
-    return bool(rows)
 
 
 def attach_read_only(con: duckdb.DuckDBPyConnection, path: Path, alias: str = "shard") -> None:
@@ -110,28 +67,55 @@ def attach_read_only(con: duckdb.DuckDBPyConnection, path: Path, alias: str = "s
         raise StoreError(f"shard store {path} has schema version {version}, this cotfactory {LATEST_VERSION}")
 
 
+def check_shard_store(con: duckdb.DuckDBPyConnection, shard: ShardRef, owner: Callable[[str], int]) -> None:
+    """Refuse an attached shard store that is not this shard: one that names another run or shard, or (a store
+    seeded before stores named themselves) holds prompts `owner` places in another shard."""
+    named = con.execute("SELECT run_id, shards, shard FROM shard.run_shards").fetchall()
+    if named:
+        if (shard.run_id, shard.shards, shard.shard) not in {tuple(row) for row in named}:
+            run_id, shards, index = named[0]
+            raise StoreError(f"shard store {shard.store} is shard {index} of {shards} of run {run_id}, not shard "
+                             f"{shard.shard} of {shard.shards} of run {shard.run_id}")  # fmt: skip
+        return
+    for (prompt_id,) in con.execute("SELECT DISTINCT prompt_id FROM shard.outcomes WHERE run_id = ?",
+                                    [shard.run_id]).fetchall():  # fmt: skip
+        if owner(prompt_id) != shard.shard:
+            raise StoreError(f"shard store {shard.store} holds prompt {prompt_id} of shard {owner(prompt_id)} "
+                             f"of {shard.shards}, not of shard {shard.shard}")  # fmt: skip
+
+
+# Rows are copied with an anti-join on their keys, not `ON CONFLICT DO NOTHING`: DuckDB cannot spill a conflict
+# check over long texts, and a shard of 40 KB traces ran out of its memory limit that way.
+_NEW_COMPLETIONS = """
+INSERT INTO completions BY NAME SELECT c.* FROM shard.completions c
+WHERE c.sample_id IN (SELECT sample_id FROM shard.outcomes WHERE run_id = $run)
+  AND NOT EXISTS (SELECT 1 FROM completions k WHERE k.sample_id = c.sample_id)
+"""
+_NEW_OUTCOMES = """
+INSERT INTO outcomes BY NAME SELECT o.* FROM shard.outcomes o
+WHERE o.run_id = $run AND NOT EXISTS (SELECT 1 FROM outcomes k WHERE k.run_id = o.run_id AND k.sample_id = o.sample_id)
+RETURNING sample_id, accepted, judged_at
+"""
+_NEW_VERDICTS = """
+INSERT INTO verdicts BY NAME SELECT v.* FROM shard.verdicts v JOIN _merged_ids m USING (sample_id)
+WHERE v.run_id = $run AND NOT EXISTS (
+    SELECT 1 FROM verdicts k WHERE k.run_id = v.run_id AND k.sample_id = v.sample_id AND k.check_name = v.check_name)
+"""
+
+
 def _copy_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, bool]]:
     """The run's rows of the attached shard into the store, keys already present skipped; returns the new
     outcomes (sample id, accepted) in the order the shard judged them."""
-    con.execute("INSERT INTO prompts BY NAME SELECT * FROM shard.prompts ON CONFLICT DO NOTHING")
     con.execute(
-        "INSERT INTO completions BY NAME SELECT c.* FROM shard.completions c "
-        "WHERE c.sample_id IN (SELECT sample_id FROM shard.outcomes WHERE run_id = ?) ON CONFLICT DO NOTHING",
-        [run_id],
+        "INSERT INTO prompts BY NAME SELECT p.* FROM shard.prompts p "
+        "WHERE NOT EXISTS (SELECT 1 FROM prompts k WHERE k.prompt_id = p.prompt_id)"
     )
-    new = con.execute(
-        "INSERT INTO outcomes BY NAME SELECT * FROM shard.outcomes WHERE run_id = ? "
-        "ON CONFLICT DO NOTHING RETURNING sample_id, accepted, judged_at",
-        [run_id],
-    ).fetchall()
+    con.execute(_NEW_COMPLETIONS, {"run": run_id})
+    new = con.execute(_NEW_OUTCOMES, {"run": run_id}).fetchall()
     new.sort(key=lambda row: (row[2], row[0]))
     con.register("_merged_ids", pa.table({"sample_id": [row[0] for row in new]}))
     try:
-        con.execute(
-            "INSERT INTO verdicts BY NAME SELECT v.* FROM shard.verdicts v JOIN _merged_ids m USING (sample_id) "
-            "WHERE v.run_id = ? ON CONFLICT DO NOTHING",
-            [run_id],
-        )
+        con.execute(_NEW_VERDICTS, {"run": run_id})
     finally:
         con.unregister("_merged_ids")
     con.execute(
@@ -177,61 +161,47 @@ def _apply(con: duckdb.DuckDBPyConnection, run_id: str, redecided: Sequence[Rede
             con.unregister("_redecided")
 
 
-def record_shard(
-    con: duckdb.DuckDBPyConnection,
-    shard: ShardRef,
-    *,
-    state: str,
-    prompts: int | None = None,
-    flow_run_id: str | None = None,
-    counts: ShardCounts | None = None,
-    merged: bool = False,
-) -> None:
-    """Insert or update a shard's row of `run_shards`; unset fields keep their stored values."""
-    now = utc_now()
-    values = [shard.run_id, shard.shards, shard.shard, str(shard.store), flow_run_id, state, prompts or 0]
-    counted = [None] * 4 if counts is None else [counts.prompts_sampled, counts.samples, counts.accepted,
-                                                  counts.completion_tokens]  # fmt: skip
-    con.execute(
-        "INSERT INTO run_shards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (run_id, shards, shard) DO UPDATE SET store = excluded.store, state = excluded.state, "
-        "flow_run_id = coalesce(excluded.flow_run_id, flow_run_id), "
-        "prompts = CASE WHEN ? THEN excluded.prompts ELSE prompts END, "
-        "prompts_sampled = coalesce(excluded.prompts_sampled, prompts_sampled), "
-        "samples = coalesce(excluded.samples, samples), accepted = coalesce(excluded.accepted, accepted), "
-        "completion_tokens = coalesce(excluded.completion_tokens, completion_tokens), "
-        "merged_at = coalesce(merged_at, excluded.merged_at), updated_at = excluded.updated_at",
-        [*values, *counted, now if merged else None, now, prompts is not None],
-    )
-
-
 def merge_shard(
     store: Store,
     shard: ShardRef,
     *,
+    owner: Callable[[str], int] | None = None,
     rejudge: Rejudge | None = None,
     before_commit: Callable[[], None] | None = None,
 ) -> Merged:
-    """Merge one shard's store into `store` in one transaction, unless it has been merged already.
-    `before_commit` runs inside the transaction after every row is written (a test stops the process there)."""
-    with store.transaction() as con:
-        # a shard's rows stream from the attached file; DuckDB spills what does not fit rather than growing
-        limit_memory(con, MERGE_MEMORY_LIMIT)
-        if is_merged(con, shard):
-            return Merged(shard, merged_now=False)
-        attach_read_only(con, shard.store)
-        new = _copy_rows(con, shard.run_id)
-        redecided = rejudge(con, [s for s, accepted in new if accepted]) if rejudge is not None else []
-        _apply(con, shard.run_id, redecided)
-        counts = shard_counts(con, shard.run_id, "shard")
-        ((accepted,),) = con.execute(
-            "SELECT count(*) FROM outcomes WHERE run_id = ? AND accepted AND sample_id IN "
-            "(SELECT sample_id FROM shard.outcomes WHERE run_id = ?)",
-            [shard.run_id, shard.run_id],
-        ).fetchall()
-        merged_counts = ShardCounts(counts.prompts_sampled, counts.samples, int(accepted), counts.completion_tokens)
-        record_shard(con, shard, state="COMPLETED", counts=merged_counts, merged=True)
-        if before_commit is not None:
-            before_commit()
-        con.execute("DETACH shard")  # inside the transaction: the attached file is released before the commit
+    """Merge one shard's store into `store` in one transaction, unless it has been merged already. `owner` gives
+    a prompt's shard (to refuse another shard's store); `before_commit` runs inside the transaction after every
+    row is written (a test stops the process there). A store that cannot be merged raises StoreError naming it,
+    and leaves nothing of it in `store`."""
+    try:
+        with store.transaction() as con:
+            # a shard's rows stream from the attached file; DuckDB spills what does not fit rather than growing
+            limit_memory(con, MERGE_MEMORY_LIMIT)
+            if is_merged(con, shard):
+                return Merged(shard, merged_now=False)
+            attach_read_only(con, shard.store)
+            check_shard_store(con, shard, owner or (lambda prompt_id: shard.shard))
+            new = _copy_rows(con, shard.run_id)
+            redecided = rejudge(con, [s for s, accepted in new if accepted]) if rejudge is not None else []
+            _apply(con, shard.run_id, redecided)
+            counts = shard_counts(con, shard.run_id, "shard")
+            ((accepted,),) = con.execute(
+                "SELECT count(*) FROM outcomes WHERE run_id = ? AND accepted AND sample_id IN "
+                "(SELECT sample_id FROM shard.outcomes WHERE run_id = ?)",
+                [shard.run_id, shard.run_id],
+            ).fetchall()
+            merged_counts = ShardCounts(
+                counts.prompts_sampled, counts.samples, int(accepted), counts.completion_tokens
+            )
+            record_shard(con, shard, state="MERGED", counts=merged_counts, merged=True)
+            if before_commit is not None:
+                before_commit()
+            con.execute("DETACH shard")  # inside the transaction: the attached file is released before the commit
+    except duckdb.OutOfMemoryException as error:
+        raise StoreError(
+            f"cannot merge shard store {shard.store} within COTFACTORY_MERGE_MEMORY={MERGE_MEMORY_LIMIT}: raise it to "
+            f"about 5 x 2048 x the longest trace ({error})"
+        ) from None
+    except duckdb.Error as error:
+        raise StoreError(f"cannot merge shard store {shard.store}: {error}") from None
     return Merged(shard, merged_now=True, new_samples=len(new), redecided=len(redecided))

@@ -17,6 +17,7 @@ from cotfactory.flows.config import RunConfig, load_config
 from cotfactory.flows.run_control import controlling
 from cotfactory.flows.shard_pool import prepare_shards
 from cotfactory.flows.shards import merge_shards, sample_shard, shard_of, shard_ref
+from cotfactory.storage.shard_records import ShardRef
 
 
 def _problems_in_both_shards() -> tuple[str, str]:
@@ -60,14 +61,16 @@ def near_duplicate_run(folder: Path, **overrides: object) -> Path:
     return write_config(folder, config)
 
 
-def sample_shards(config: RunConfig) -> int:
-    """What the pool's workers do: each shard samples into its own store; returns how many they accepted."""
+def sample_shards(config: RunConfig, expect_samples: int | None = 1) -> int:
+    """What the pool's workers do: each shard with work left samples into its own store (each holding
+    `expect_samples` samples after, when given); returns how many they accepted."""
     _, pending, _ = prepare_shards(config, config.cluster.shards)
     with controlling(on_progress=lambda progress: None):
         kept = 0
         for ref in pending:
             result = sample_shard(config, ref.shard, ref.shards)
-            assert (result.status, result.samples) == ("completed", 1), "alone in its shard"
+            assert result.status == "completed"
+            assert expect_samples is None or result.samples == expect_samples, "alone in its shard"
             kept += result.accepted
     return kept
 
@@ -120,7 +123,7 @@ def test_merging_every_shard_a_second_time_changes_nothing(tmp_path: Path) -> No
     assert sorted(accepted for *_, accepted, _ in once["shards"]) == [0, 1], "one shard's sample kept"
     shown = run_cli("status", config.run_id(), "--db", str(config.db), env={"COLUMNS": "200"})
     assert shown.returncode == 0, shown.stderr
-    assert "shards" in shown.stdout and "COMPLETED" in shown.stdout and "near_duplicate" in shown.stdout
+    assert "shards" in shown.stdout and "MERGED" in shown.stdout and "near_duplicate" in shown.stdout
 
 
 def test_a_merge_killed_mid_shard_leaves_nothing_of_it_and_merging_again_gives_the_same_store(
@@ -199,3 +202,46 @@ def test_the_run_s_progress_counts_every_shard_merged_or_not(tmp_path: Path) -> 
     progress.merged(1)
     after = progress.update()
     assert (after.samples, after.accepted) == (2, 1), "the near duplicate counted once merged"
+
+
+def _long_trace_shard(ref: ShardRef, samples: int, chars: int) -> None:
+    """A shard store of `samples` accepted samples of `chars` characters each, one prompt and round each."""
+    from cotfactory.storage import Store
+    from cotfactory.storage.shard_records import mark_shard_store
+
+    with Store(ref.store).transaction() as con:
+        mark_shard_store(con, ref)
+        con.execute(
+            "CREATE TEMP TABLE made AS SELECT i, 'p' || lpad(i::VARCHAR, 6, '0') AS prompt_id, "
+            "'s' || lpad(i::VARCHAR, 6, '0') AS sample_id, (SELECT string_agg(md5(i::VARCHAR || '-' || j::VARCHAR), "
+            f"' ') FROM range({chars // 33}) t(j)) AS text FROM range({samples}) r(i)"
+        )
+        con.execute(
+            "INSERT INTO prompts SELECT prompt_id, 't', 'Problem ' || i, '1', 'math', NULL, NULL, now(), NULL "
+            "FROM made"
+        )
+        con.execute(
+            "INSERT INTO completions SELECT sample_id, prompt_id, '<think>' || text || '</think>\\boxed{1}', text, "
+            "'\\boxed{1}', 'stop', 10, 1000, now() FROM made"
+        )
+        con.execute("INSERT INTO outcomes SELECT ?, sample_id, prompt_id, 0, 0, 1, true, NULL, NULL, now() FROM made",
+                    [ref.run_id])  # fmt: skip
+        con.execute("INSERT INTO verdicts SELECT ?, sample_id, 'think_format', true, NULL, NULL, NULL FROM made",
+                    [ref.run_id])  # fmt: skip
+        con.execute("INSERT INTO run_rounds SELECT ?, prompt_id, 0, 1, 1, 1000, now() FROM made", [ref.run_id])
+
+
+def test_a_shard_of_long_traces_merges_under_the_merge_memory_limit(tmp_path: Path) -> None:
+    """2,000 traces of 50 KB with their reasoning (R1's run 8-130 KB) under the default limit: DuckDB reads 2,048
+    rows at a time, so the former 256MB could not even scan them."""
+    from cotfactory.storage import Store
+    from cotfactory.storage.shard_merge import MERGE_MEMORY_LIMIT, merge_shard
+
+    assert MERGE_MEMORY_LIMIT == "1GB"
+    ref = ShardRef("long-traces", 1, 0, tmp_path / "shard.duckdb")
+    _long_trace_shard(ref, 2_000, 50_000)
+    run = Store(tmp_path / "run.duckdb")
+    merged = merge_shard(run, ref)
+    assert (merged.merged_now, merged.new_samples) == (True, 2_000)
+    assert rows(run.path, "SELECT count(*), sum(length(completion)) > 2000 * 49000 FROM completions") == [(2000, True)]
+    assert rows(run.path, "SELECT count(*), sum(accepted) FROM run_rounds") == [(2000, 2000)]
