@@ -7,6 +7,7 @@ for other prompts (`continuous`).
 import logging
 import threading
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +113,13 @@ def merge_left_shards(config: RunConfig) -> int:
         ).fetchall()
     if not left:
         return 0
-    from cotfactory.flows.shard_plan import merge_left_shards as merge  # the shard modules build on this one
+    from prefect.client.orchestration import get_client
 
-    merged = merge(config)
+    from cotfactory.flows.shard_plan import flow_run_live  # the shard modules build on this one
+    from cotfactory.flows.shard_plan import merge_left_shards as merge
+
+    with get_client(sync_client=True) as client:  # a shard that still runs is refused, not merged under it
+        merged = merge(config, live=partial(flow_run_live, client))
     get_run_logger().info("merged %d shard stores this run left unmerged", len(merged))
     return len(merged)
 

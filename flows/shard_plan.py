@@ -11,6 +11,10 @@ run of the same config ends.
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from prefect.exceptions import ObjectNotFound
 
 from cotfactory.flows.config import RunConfig
 from cotfactory.flows.generate import start_run
@@ -33,6 +37,18 @@ def _never_live(flow_run_id: str | None) -> bool:
     return False
 
 
+def flow_run_live(client: Any, flow_run_id: str | None) -> bool:
+    """Whether a shard's flow run recorded by an earlier call still runs, or will (scheduled, rescheduled after a
+    crash), as the Prefect server `client` talks to knows it."""
+    if flow_run_id is None:
+        return False
+    try:
+        state = client.read_flow_run(UUID(flow_run_id)).state
+    except ObjectNotFound:  # another Prefect server, or the run was deleted
+        return False
+    return state is not None and (not state.is_final() or state.is_crashed())
+
+
 def merge_left_shards(config: RunConfig, *, keep: int | None = None, live: Live = _never_live) -> list[ShardRef]:
     """Merge the stores of this run's shards that were recorded and never merged, but those of `keep` shards (which
     the caller resumes itself); a shard whose flow run still runs (`live`) is refused by name, as merging it
@@ -41,12 +57,12 @@ def merge_left_shards(config: RunConfig, *, keep: int | None = None, live: Live 
     run_id = config.run_id()
     with store.transaction(memory_capped=True) as con:
         rows = con.execute(
-            "SELECT shards, shard, store, flow_run_id FROM run_shards WHERE run_id = ? AND merged_at IS NULL "
+            "SELECT shards, shard, store, flow_run_id, state FROM run_shards WHERE run_id = ? AND merged_at IS NULL "
             "ORDER BY shards, shard",
             [run_id],
         ).fetchall()
     left = []
-    for shards, shard, path, flow_run_id in rows:
+    for shards, shard, path, flow_run_id, state in rows:
         if shards == keep:
             continue
         if live(flow_run_id):
@@ -57,9 +73,14 @@ def merge_left_shards(config: RunConfig, *, keep: int | None = None, live: Live 
         ref = ShardRef(run_id, int(shards), int(shard), Path(path))
         if ref.store.is_file():
             left.append(ref)
-        else:  # seeded nowhere (the coordinator stopped before): nothing to merge
+        elif state == "REOPENED":  # its old store was merged and removed, and no new one was seeded
             with store.transaction(memory_capped=True) as con:
                 record_shard(con, ref, state="EMPTY", merged=True)
+        else:  # a seeded store is gone: what it sampled would be sampled again
+            raise CotfactoryError(
+                f"the store of shard {shard} of {shards} of run {run_id} is missing ({path}): make the shard "
+                "directory reachable again, or delete its row from run_shards to sample what it held again"
+            )
     if left:
         merge_shards(config, left)
     return left

@@ -12,17 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 from uuid import UUID
-
-from prefect.exceptions import ObjectNotFound
 
 from cotfactory.flows.config import RunConfig
 from cotfactory.flows.continuous import RunProgress
 from cotfactory.flows.report import report_artifact
 from cotfactory.flows.run_state import run_totals
 from cotfactory.flows.shard_deployment import apply_crash_rerun, apply_deployment, apply_zombie_detection
-from cotfactory.flows.shard_plan import prepare_shards
+from cotfactory.flows.shard_plan import flow_run_live, prepare_shards
 from cotfactory.flows.shard_progress import ShardedProgress
 from cotfactory.flows.shards import SHARD_FLOW, shard_merger
 from cotfactory.storage import Store
@@ -49,17 +46,6 @@ class ShardedRun:
     report_error: str | None = None
 
 
-def _live(client: Any, flow_run_id: str | None) -> bool:
-    """Whether a shard's flow run recorded by an earlier call still runs, or will (scheduled, rescheduled)."""
-    if flow_run_id is None:
-        return False
-    try:
-        state = client.read_flow_run(UUID(flow_run_id)).state
-    except ObjectNotFound:  # another Prefect server, or the run was deleted
-        return False
-    return state is not None and (not state.is_final() or state.is_crashed())
-
-
 def submit(config: RunConfig, deployment_id: UUID, pending: list[ShardRef]) -> dict[int, UUID]:
     """One flow run per shard, scheduled on the pool, its parameters JSON alone; a shard whose flow run from an
     earlier call still runs is followed, not submitted again (two writers would sample it twice)."""
@@ -77,7 +63,7 @@ def submit(config: RunConfig, deployment_id: UUID, pending: list[ShardRef]) -> d
     flow_runs = {}
     with get_client(sync_client=True) as client:
         for ref in pending:
-            if _live(client, recorded.get(ref.shard)):
+            if flow_run_live(client, recorded.get(ref.shard)):
                 flow_runs[ref.shard] = UUID(recorded[ref.shard])
                 continue
             flow_run = run_deployment(
@@ -133,8 +119,11 @@ def wait_and_merge(
                         merge(ref)
                     except StoreError as error:  # the others are still merged; the run fails naming this one
                         result.failed[shard] = f"not merged: {error}"
+                        seen[shard] = "MERGE_FAILED"
                         with store.transaction(memory_capped=True) as con:
                             record_shard(con, ref, state="MERGE_FAILED")
+                        if progress is not None:
+                            progress.merged(shard)  # no more looks at its store: its state stays as recorded
                         continue
                     result.merged.append(shard)
                     if progress is not None:
@@ -178,7 +167,7 @@ def run_sharded(
     shards = config.cluster.shards
     result = ShardedRun(config.run_id(), "running")
     with get_client(sync_client=True) as client:
-        live = partial(_live, client)
+        live = partial(flow_run_live, client)
         for _ in range(config.max_rounds + 1):  # each pass samples at least one more round of a short prompt
             _, pending, prompts = prepare_shards(config, shards, live=live)
             if not pending:
@@ -186,8 +175,8 @@ def run_sharded(
             deployment_id = apply_deployment(config.cluster.work_pool, config.cluster.heartbeat_s)
             apply_crash_rerun(deployment_id)
             apply_zombie_detection(deployment_id, config.cluster.zombie_after_s)
+            progress = ShardedProgress(config, pending, prompts)  # before the shards sample: their seeds apart
             flow_runs = submit(config, deployment_id, pending)
-            progress = ShardedProgress(config, pending, prompts)
             passed = wait_and_merge(config, pending, flow_runs, poll_s=poll_s, on_state=on_state,
                                     progress=progress, on_progress=on_progress)  # fmt: skip
             result.merged += passed.merged

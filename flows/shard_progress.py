@@ -30,15 +30,30 @@ def look(config: RunConfig, path: Path) -> tuple[int, ShardCounts] | None:
         con.close()
 
 
+_NOTHING = (0, ShardCounts(0, 0, 0, 0))
+
+
+def _less(counts: tuple[int, ShardCounts], seeded: tuple[int, ShardCounts]) -> tuple[int, ShardCounts]:
+    """What a shard's store holds beyond what it was seeded with."""
+    (finished, now), (finished_before, before) = counts, seeded
+    return finished - finished_before, ShardCounts(
+        now.prompts_sampled - before.prompts_sampled, now.samples - before.samples,
+        now.accepted - before.accepted, now.completion_tokens - before.completion_tokens,
+    )  # fmt: skip
+
+
 class ShardedProgress:
     """The last counts seen of each shard, summed into the run's progress."""
 
     def __init__(self, config: RunConfig, refs: list[ShardRef], prompts_total: int) -> None:
+        """Made once the shards' stores are seeded and before they sample: what a store was seeded with is the
+        run store's already, and is counted once."""
         self.config = config
         self.refs = {ref.shard: ref for ref in refs}
         self.progress = RunProgress(config.run_id(), prompts_total)
         self.seen: dict[int, tuple[int, ShardCounts]] = {}
         self.base: tuple[int, ShardCounts] | None = None
+        self._seeded = {shard: look(config, ref.store) or _NOTHING for shard, ref in self.refs.items()}
         self._reported: dict[int, ShardCounts] = {}
 
     def merged(self, shard: int) -> None:
@@ -59,7 +74,7 @@ class ShardedProgress:
             self.base = look(self.config, self.config.db)
         for shard, ref in self.refs.items():
             if (counts := look(self.config, ref.store)) is not None:
-                self.seen[shard] = counts
+                self.seen[shard] = _less(counts, self._seeded[shard])
         parts = [*([self.base] if self.base is not None else []), *self.seen.values()]
         progress = self.progress
         progress.prompts_finished = sum(finished for finished, _ in parts)

@@ -91,13 +91,13 @@ def reopen_shard(store: Store, ref: ShardRef) -> None:
     """A merged shard with work left (prompts added to the selection, or a prompt that lost its accepted sample at
     the merge): its merge record is cleared and its old store removed (everything in it is in the run's store,
     and a fresh store counts its fleet requests from zero), so it is seeded and sampled again."""
+    for path in (ref.store, ref.store.with_name(ref.store.name + ".wal")):  # first: a crash here leaves it merged
+        path.unlink(missing_ok=True)
     with store.transaction(memory_capped=True) as con:
         con.execute(
             "UPDATE run_shards SET merged_at = NULL, state = 'REOPENED' WHERE run_id = ? AND shards = ? AND shard = ?",
             [ref.run_id, ref.shards, ref.shard],
         )
-    for path in (ref.store, ref.store.with_name(ref.store.name + ".wal")):
-        path.unlink(missing_ok=True)
 
 
 def fleet_share(urls: list[str], shard: int, shards: int) -> list[str]:

@@ -20,7 +20,7 @@ from cotfactory.storage.connection import limit_memory
 from cotfactory.storage.errors import StoreError
 from cotfactory.storage.migrations import LATEST_VERSION
 from cotfactory.storage.records import VerdictRecord
-from cotfactory.storage.shard_records import ShardCounts, ShardRef, is_merged, record_shard, shard_counts
+from cotfactory.storage.shard_records import ShardCounts, ShardRef, is_merged, record_shard
 from cotfactory.storage.store import Store, insert
 
 
@@ -103,9 +103,11 @@ WHERE v.run_id = $run AND NOT EXISTS (
 """
 
 
-def _copy_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, bool]]:
+def _copy_rows(
+    con: duckdb.DuckDBPyConnection, run_id: str
+) -> tuple[list[tuple[str, bool]], list[tuple[str, int | None]]]:
     """The run's rows of the attached shard into the store, keys already present skipped; returns the new
-    outcomes (sample id, accepted) in the order the shard judged them."""
+    outcomes (sample id, accepted) in the order the shard judged them, and the new rounds (prompt, tokens)."""
     con.execute(
         "INSERT INTO prompts BY NAME SELECT p.* FROM shard.prompts p "
         "WHERE NOT EXISTS (SELECT 1 FROM prompts k WHERE k.prompt_id = p.prompt_id)"
@@ -118,10 +120,11 @@ def _copy_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, b
         con.execute(_NEW_VERDICTS, {"run": run_id})
     finally:
         con.unregister("_merged_ids")
-    con.execute(
-        "INSERT INTO run_rounds BY NAME SELECT * FROM shard.run_rounds WHERE run_id = ? ON CONFLICT DO NOTHING",
+    rounds = con.execute(
+        "INSERT INTO run_rounds BY NAME SELECT * FROM shard.run_rounds WHERE run_id = ? ON CONFLICT DO NOTHING "
+        "RETURNING prompt_id, completion_tokens",
         [run_id],
-    )
+    ).fetchall()
     # each shard counts its own requests to a fleet's servers: the run's counts are their sum
     con.execute(
         "INSERT INTO run_endpoints BY NAME SELECT * FROM shard.run_endpoints WHERE run_id = ? "
@@ -131,7 +134,7 @@ def _copy_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, b
         "updated_at = excluded.updated_at",
         [run_id],
     )
-    return [(str(sample_id), bool(accepted)) for sample_id, accepted, _ in new]
+    return [(str(sample_id), bool(accepted)) for sample_id, accepted, _ in new], rounds
 
 
 def _apply(con: duckdb.DuckDBPyConnection, run_id: str, redecided: Sequence[Redecided]) -> None:
@@ -181,17 +184,16 @@ def merge_shard(
                 return Merged(shard, merged_now=False)
             attach_read_only(con, shard.store)
             check_shard_store(con, shard, owner or (lambda prompt_id: shard.shard))
-            new = _copy_rows(con, shard.run_id)
+            new, rounds = _copy_rows(con, shard.run_id)
             redecided = rejudge(con, [s for s, accepted in new if accepted]) if rejudge is not None else []
             _apply(con, shard.run_id, redecided)
-            counts = shard_counts(con, shard.run_id, "shard")
-            ((accepted,),) = con.execute(
-                "SELECT count(*) FROM outcomes WHERE run_id = ? AND accepted AND sample_id IN "
-                "(SELECT sample_id FROM shard.outcomes WHERE run_id = ?)",
-                [shard.run_id, shard.run_id],
-            ).fetchall()
+            # what this shard's store added to the run (a store seeded with the run's rows holds those too)
+            rejected = {change.sample_id for change in redecided}
             merged_counts = ShardCounts(
-                counts.prompts_sampled, counts.samples, int(accepted), counts.completion_tokens
+                prompts_sampled=len({prompt_id for prompt_id, _ in rounds}),
+                samples=len(new),
+                accepted=sum(accepted and sample_id not in rejected for sample_id, accepted in new),
+                completion_tokens=sum(tokens or 0 for _, tokens in rounds),
             )
             record_shard(con, shard, state="MERGED", counts=merged_counts, merged=True)
             if before_commit is not None:

@@ -188,9 +188,10 @@ def test_the_run_s_progress_counts_every_shard_merged_or_not(tmp_path: Path) -> 
     from cotfactory.flows.shard_progress import ShardedProgress
 
     config = load_config(near_duplicate_run(tmp_path))
-    assert sample_shards(config) == 2, "each shard accepts its own"
+    prepare_shards(config, 2)
     refs = [shard_ref(config, shard, 2) for shard in range(2)]
-    progress = ShardedProgress(config, refs, prompts_total=2)
+    progress = ShardedProgress(config, refs, prompts_total=2)  # made when the stores are seeded, as the run does
+    assert sample_shards(config) == 2, "each shard accepts its own"
     before = progress.update()
     assert (before.prompts_finished, before.samples, before.accepted) == (2, 2, 2), "each shard kept its own"
     assert set(progress.changed()) == {0, 1} and progress.changed() == {}

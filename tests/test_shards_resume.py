@@ -156,3 +156,21 @@ def test_a_store_that_is_not_the_shard_named_is_refused_by_name(tmp_path: Path, 
         merge_shards(config, [claimed])
     assert rows(config.db, "SELECT count(*) FROM outcomes") == before
     assert merge_shards(config, [shard_ref(config, 0, 2)])[0].new_samples == 2, "the right store still merges"
+
+
+def test_a_shard_left_unmerged_is_merged_first_unless_it_still_runs_or_its_store_is_gone(tmp_path: Path) -> None:
+    from cotfactory.flows.shard_plan import merge_left_shards
+    from cotfactory.storage.errors import CotfactoryError
+
+    config = _run(tmp_path, _problems(2, 1), "x")
+    sample_shards(config, expect_samples=None)
+    with pytest.raises(CotfactoryError, match=r"shard 0 of 2 of run .* is still running"):
+        merge_left_shards(config, live=lambda flow_run_id: True)
+    assert rows(config.db, "SELECT count(*) FROM outcomes") == [(0,)], "nothing merged under a running shard"
+    moved = shard_ref(config, 1, 2).store
+    moved.rename(moved.with_suffix(".away"))
+    with pytest.raises(CotfactoryError, match=rf"store of shard 1 of 2 of run .* is missing \({moved}\)"):
+        merge_left_shards(config)
+    moved.with_suffix(".away").rename(moved)
+    assert [ref.shard for ref in merge_left_shards(config)] == [0, 1]
+    assert rows(config.db, "SELECT count(*), sum(samples) FROM run_shards WHERE merged_at IS NOT NULL") == [(2, 2)]
