@@ -8,6 +8,7 @@ a server that ends a sequence itself (`abort`, `error`) or stops without a finis
 sends keep-alives fail the attempt, which is retried as a dropped connection is."""
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -28,29 +29,55 @@ from cotfactory.samplers.stream_chunks import DONE, Dropped, Events, Streamed, t
 log = logging.getLogger("cotfactory.samplers.openai_http")
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")  # the SSE format's line ends, and no others (JSON text may hold U+2028)
+
+
+def _lines(carried: str, text: str) -> tuple[list[str], str]:
+    """The whole lines of what was carried over and what arrived, and what is left of a line not ended yet (a
+    `\r` at the end waits: a `\n` may follow it)."""
+    text = carried + text
+    held = "\r" if text.endswith("\r") else ""
+    lines = _LINE_END.split(text[: len(text) - len(held)])
+    return lines, lines.pop() + held
+
+
 async def _read(response: httpx.Response, judge: StreamWatch | None, streamed: Streamed, stall_s: float) -> None:
-    events = Events()
+    """Read the stream into `streamed` to its end, or to the moment its judge finds it doomed. The judge is fed
+    what each read from the network brought at once: when the client runs behind the server, many events wait,
+    and judging them together is what lets it catch up (each abort is only as early as the client's reading)."""
+    events, carried = Events(), ""
     progress_at = time.monotonic()
+    ended = False
     try:
-        async for line in response.aiter_lines():
-            complete, event = events.line(line)
-            if complete:
+        async for arrived in response.aiter_text():
+            lines, carried = _lines(carried, arrived)
+            texts, reasonings = [], []
+            for line in lines:
+                complete, event = events.line(line)
+                if not complete:
+                    continue
                 if event is DONE:
+                    ended = True
                     break
-                before = (len(streamed.text_parts), len(streamed.reasoning_parts), streamed.finish_reason)
-                if (check := take_chunk(streamed, event, judge)) is not None:
-                    streamed.finish_reason = f"{ABORTED}{check}"
+                text, reasoning = take_chunk(streamed, event)
+                texts.append(text)
+                reasonings.append(reasoning)
+            text, reasoning = "".join(texts), "".join(reasonings)
+            if text or reasoning:
+                progress_at = time.monotonic()
+                if judge is not None and (failure := judge.feed(text, reasoning, streamed.completion_tokens)):
+                    streamed.finish_reason = f"{ABORTED}{failure[0]}"
                     streamed.carried.clear()  # the stored text is what the judge was fed
                     return  # leaving the response unread closes the connection: the server aborts
-                if before != (len(streamed.text_parts), len(streamed.reasoning_parts), streamed.finish_reason):
-                    progress_at = time.monotonic()
-                    continue
-            if time.monotonic() - progress_at > stall_s:  # keep-alives or empty events alone, no token
+            elif time.monotonic() - progress_at > stall_s:  # keep-alives or empty events alone, no token
                 raise Dropped(f"no token for {stall_s:g}s, only keep-alives")
-        else:
-            complete, event = events.line("")  # an event the stream ended in without its blank line
-            if complete and event is not DONE:
-                take_chunk(streamed, event, None)
+            if ended:
+                break
+        if not ended:  # an event the stream ended in without its line end or its blank line
+            for line in [carried, ""] if carried else [""]:
+                complete, event = events.line(line)
+                if complete and event is not DONE:
+                    take_chunk(streamed, event)
     except httpx.TransportError as error:
         raise Dropped(f"the stream broke off ({type(error).__name__}: {error})") from error
     if streamed.finish_reason is None:
