@@ -11,7 +11,6 @@ included (its accepted half go through the chain's dedup step again). The merge'
 import argparse
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -87,7 +86,11 @@ def merge(config_path: Path) -> None:
     Store(config.db).migrate()
     start = time.perf_counter()
     (merged,) = merge_shards(config, [shard_ref(config, 0, 1)])
-    print(json.dumps({"seconds": time.perf_counter() - start, "new": merged.new_samples}))
+    # the child's own peak (VmHWM): Linux keeps ru_maxrss across exec, so it would count the parent's pages the
+    # child held between fork and exec (here, the shard just built)
+    status = Path("/proc/self/status").read_text()
+    peak_mb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+    print(json.dumps({"seconds": time.perf_counter() - start, "new": merged.new_samples, "peak_mb": peak_mb}))
 
 
 def bare_insert(config_path: Path) -> float:
@@ -166,7 +169,7 @@ def main() -> None:
         if done.returncode != 0:
             raise SystemExit(done.stderr[-3000:])
         result = json.loads(done.stdout.strip().splitlines()[-1])
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        peak_mb = result["peak_mb"]
         bare = bare_insert(config_path)
     seconds = result["seconds"]
     print(f"merge of {result['new']:,} samples: {seconds:.1f} s ({seconds / args.samples * 10_000:.2f} s per 10k), "
