@@ -11,6 +11,7 @@ are told apart by lingua when configured (`same_script`).
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from cotfactory.filters.checks import Sample, Verdict, failed, passed, register
@@ -20,7 +21,7 @@ from cotfactory.filters.language_words import TARGET, Classifier, Token, exempt_
 from cotfactory.filters.prefix import PromptContext, Watch
 from cotfactory.filters.prefix_watches import FragmentWatch
 from cotfactory.filters.same_script import detector, foreign_sentences
-from cotfactory.filters.scripts import language_scripts
+from cotfactory.filters.scripts import CHARACTER_SCRIPTS, language_scripts, script_of
 
 _SEPARATOR = re.compile(r"^[\s,.;:!?()\[\]{}'\"“”‘’、，。；：！？（）·\-–—/]*$")
 
@@ -34,6 +35,24 @@ MATH_TERMS = frozenset(f"{_FUNCTIONS} {_SHORTHAND} {_UNITS}".split())
 def _words_of(text: str, classifier: Classifier) -> tuple[str, list[Token]]:
     # a single ASCII letter is a variable (x, y, n), in any language's reasoning
     return text, [t for t in classifier.tokens(text) if not (len(t.text) == 1 and t.text.isascii())]
+
+
+def _tail(text: str, chars: int = 8192) -> str:
+    """The end of a settled text, from a word boundary about `chars` back: the candidate a watch confirms is in
+    its last sentences, and a fragment found there is one of the whole (words are only cut where none runs on:
+    each character of a CJK script is a word of its own)."""
+    start = len(text) - chars
+    if start <= 0:
+        return text
+    while start < len(text) and _inside_word(text[start - 1]) and _inside_word(text[start]):
+        start += 1
+    return text[start:]
+
+
+def _inside_word(character: str) -> bool:
+    if unicodedata.category(character).startswith("M"):
+        return True
+    return character.isalpha() and script_of(character) not in CHARACTER_SCRIPTS
 
 
 def detect_language(text: str) -> str:
@@ -121,7 +140,7 @@ class LanguageConsistency:
                 *(
                     self._words(reasoning, classifier, problem)
                     if closed
-                    else _words_of(settled_text(reasoning, classifier, problem), classifier)
+                    else _words_of(_tail(settled_text(reasoning, classifier, problem)), classifier)
                 )
             ),
             language,
