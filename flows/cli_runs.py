@@ -3,6 +3,7 @@
 import os
 import sys
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -71,7 +72,12 @@ def _run_with_progress(config: Path, run_config: "RunConfig") -> "RunSummary":
 
     console = Console(stderr=True)
     console.print(f"run {run_config.run_id()} of {config} into {run_config.db} (starting {run_config.sampler.kind})")
-    with stop_on_interrupt(console) as stop, ProgressBar(console) as bar, controlling(on_progress=bar, stop=stop):
+    notice = partial(console.print, style="yellow", markup=False, highlight=False, soft_wrap=True)
+    with (
+        stop_on_interrupt(console) as stop,
+        ProgressBar(console) as bar,
+        controlling(on_progress=bar, stop=stop, notice=notice),
+    ):
         # the flow's one parameter is the config as JSON: what a deployment of it passes too
         summary = generate(run_config.as_json())
     Console().print(funnel_table(summary.run_id, summary.funnel))

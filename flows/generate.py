@@ -13,8 +13,10 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext, TaskRunContext
 from prefect.runtime import flow_run
 
+from cotfactory.filters.chain import Chain
 from cotfactory.filters.runner import domains_of
 from cotfactory.flows.config import RunConfig, load_config
 from cotfactory.flows.continuous import ProgressCallback, RunProgress, Tracker, sample_continuously
@@ -34,6 +36,7 @@ from cotfactory.flows.target_met import TargetWatch
 from cotfactory.storage import PromptRecord, RunRecord, Store
 from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.run_cost import RunCost, run_cost
+from cotfactory.storage.run_lock import run_writer
 
 __all__ = ["ProgressCallback", "RunProgress", "RunSummary", "generate"]
 
@@ -124,44 +127,59 @@ def merge_left_shards(config: RunConfig) -> int:
     return len(merged)
 
 
+def _warn(message: str) -> None:
+    """A warning in the flow run's log (Prefect's UI) inside one, else in this module's; and on the terminal of
+    a caller that shows one."""
+    inside = TaskRunContext.get() is not None or FlowRunContext.get() is not None
+    (get_run_logger() if inside else logging.getLogger(__name__)).warning(message)
+    if (notice := current().notice) is not None:
+        notice(message)
+
+
 @task(name="sample-check-store", cache_policy=NO_CACHE)
 def sample_check_store(config: RunConfig, prompts: list[PromptRecord]) -> tuple[str, RunProgress]:
     """The sampling loop: sample, decide with the run's chain, store, until every prompt has its target or its
     rounds; returns the run's status and progress. A rerun continues from the store."""
-    control = current()
     store = Store(config.db)
     with store.transaction() as con:
         chain = open_chain(config, con)  # built once; an unknown benchmark fails here, before any sampling
     with chain:
         chain.setup(domains_of(prompts))  # a check that cannot work here (the sandbox) fails before the run starts
-        run_id = start_run(store, config)
-        with store.transaction(memory_capped=True) as con:
-            state = run_progress(con, run_id)
-            samples, accepted = run_totals(con, run_id)
-        progress = RunProgress(run_id, len(prompts), samples=samples, accepted=accepted)
-        sampler = control.sampler
-        status = "failed"
-        target = TargetWatch(config) if config.on_target == "abort" else None
-        try:
-            # The check workers start (seconds) while the engine loads (minutes on big models).
-            warming = threading.Thread(target=chain.start, name="check-pool-start", daemon=True)
-            warming.start()
-            if target is not None:
-                target.start()
-            if sampler is None:
-                sampler = open_sampler(config.sampler)
-            warming.join()
-            on_progress = control.on_progress or ProgressLog(get_run_logger())
-            settle_for = target.for_round if target is not None else None
-            tracker = Tracker(config, progress, prompts, state, on_progress, stream_watch(config, chain), settle_for)
-            sample_continuously(config, store, sampler, chain, tracker, control.stop, rejudging=replays(config))
-            status = "cancelled" if control.stopped() else "completed"
-        finally:
-            if control.sampler is None and sampler is not None:
-                sampler.close()
-            if target is not None:
-                target.close()
-            store.finish_run(run_id, status)  # type: ignore[arg-type]
+        # one writer per run: a second process waits here for the first, then continues from what it stored
+        with run_writer(config.db, config.run_id(), _warn):
+            return _sample_run(config, store, chain, prompts)
+
+
+def _sample_run(config: RunConfig, store: Store, chain: Chain, prompts: list[PromptRecord]) -> tuple[str, RunProgress]:
+    control = current()
+    run_id = start_run(store, config)
+    with store.transaction(memory_capped=True) as con:
+        state = run_progress(con, run_id)
+        samples, accepted = run_totals(con, run_id)
+    progress = RunProgress(run_id, len(prompts), samples=samples, accepted=accepted)
+    sampler = control.sampler
+    status = "failed"
+    target = TargetWatch(config) if config.on_target == "abort" else None
+    try:
+        # The check workers start (seconds) while the engine loads (minutes on big models).
+        warming = threading.Thread(target=chain.start, name="check-pool-start", daemon=True)
+        warming.start()
+        if target is not None:
+            target.start()
+        if sampler is None:
+            sampler = open_sampler(config.sampler)
+        warming.join()
+        on_progress = control.on_progress or ProgressLog(get_run_logger())
+        settle_for = target.for_round if target is not None else None
+        tracker = Tracker(config, progress, prompts, state, on_progress, stream_watch(config, chain), settle_for)
+        sample_continuously(config, store, sampler, chain, tracker, control.stop, rejudging=replays(config))
+        status = "cancelled" if control.stopped() else "completed"
+    finally:
+        if control.sampler is None and sampler is not None:
+            sampler.close()
+        if target is not None:
+            target.close()
+        store.finish_run(run_id, status)  # type: ignore[arg-type]
     return status, progress
 
 

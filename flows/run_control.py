@@ -23,6 +23,7 @@ class RunControl:
     on_progress: Callable[[Any], None] | None = None
     stop: threading.Event | None = None
     sampler: Sampler | None = None
+    notice: Callable[[str], None] | None = None  # what the run must tell the terminal (Prefect's logs are quiet)
 
     def stopped(self) -> bool:
         return self.stop is not None and self.stop.is_set()
@@ -42,9 +43,10 @@ def controlling(
     on_progress: Callable[[Any], None] | None = None,
     stop: threading.Event | None = None,
     sampler: Sampler | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> Iterator[RunControl]:
     """Install hooks for the flow runs this process starts while the block runs."""
-    control = RunControl(on_progress, stop, sampler)
+    control = RunControl(on_progress, stop, sampler, notice)
     _installed.append(control)
     try:
         yield control

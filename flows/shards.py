@@ -25,6 +25,7 @@ from cotfactory.flows.run_state import select_prompts
 from cotfactory.flows.shard_judge import store_steps_rejudge
 from cotfactory.storage import PromptRecord, Store
 from cotfactory.storage.ids import xxh3_id
+from cotfactory.storage.run_lock import run_writer
 from cotfactory.storage.shard_merge import Merged, attach_read_only, merge_shard
 from cotfactory.storage.shard_records import ShardRef, mark_shard_store
 from cotfactory.storage.shard_seed import seed_progress
@@ -67,7 +68,7 @@ def seed_shard(config: RunConfig, ref: ShardRef, prompts: list[PromptRecord]) ->
     (so the shard resumes from the run's progress), and the benchmarks the run decontaminates against; seeding
     again adds nothing."""
     ref.store.parent.mkdir(parents=True, exist_ok=True)
-    with Store(ref.store).transaction() as con:
+    with run_writer(ref.store, ref.run_id), Store(ref.store).transaction() as con:
         insert(con, prompts)
         mark_shard_store(con, ref)
         attach_read_only(con, config.db, "run")
@@ -91,8 +92,9 @@ def reopen_shard(store: Store, ref: ShardRef) -> None:
     """A merged shard with work left (prompts added to the selection, or a prompt that lost its accepted sample at
     the merge): its merge record is cleared and its old store removed (everything in it is in the run's store,
     and a fresh store counts its fleet requests from zero), so it is seeded and sampled again."""
-    for path in (ref.store, ref.store.with_name(ref.store.name + ".wal")):  # first: a crash here leaves it merged
-        path.unlink(missing_ok=True)
+    with run_writer(ref.store, ref.run_id):  # a process still writing it (started twice) is waited for
+        for path in (ref.store, ref.store.with_name(ref.store.name + ".wal")):  # first: a crash leaves it merged
+            path.unlink(missing_ok=True)
     with store.transaction(memory_capped=True) as con:
         con.execute(
             "UPDATE run_shards SET merged_at = NULL, state = 'REOPENED' WHERE run_id = ? AND shards = ? AND shard = ?",

@@ -25,6 +25,7 @@ from cotfactory.samplers.http_retry import (
     whole_answer,
 )
 from cotfactory.samplers.stream_chunks import DONE, Dropped, Events, Streamed, take_chunk
+from cotfactory.samplers.stream_pieces import PieceFeed
 
 log = logging.getLogger("cotfactory.samplers.openai_http")
 
@@ -42,16 +43,18 @@ def _lines(carried: str, text: str) -> tuple[list[str], str]:
 
 
 async def _read(response: httpx.Response, judge: StreamWatch | None, streamed: Streamed, stall_s: float) -> None:
-    """Read the stream into `streamed` to its end, or to the moment its judge finds it doomed. The judge is fed
-    what each read from the network brought at once: when the client runs behind the server, many events wait,
-    and judging them together is what lets it catch up (each abort is only as early as the client's reading)."""
+    """Read the stream into `streamed` to its end, or to the moment its judge finds it doomed. The judge is handed
+    the stream in fixed pieces (`PieceFeed`), whatever the network's reads: an aborted sample keeps the same
+    prefix every time; and when the client runs behind the server, the events waiting cost a parse each and the
+    judge a feed per piece, which is what lets it catch up."""
     events, carried = Events(), ""
+    pieces = PieceFeed(judge) if judge is not None else None
     progress_at = time.monotonic()
     ended = False
     try:
         async for arrived in response.aiter_text():
             lines, carried = _lines(carried, arrived)
-            texts, reasonings = [], []
+            grew = False
             for line in lines:
                 complete, event = events.line(line)
                 if not complete:
@@ -60,15 +63,15 @@ async def _read(response: httpx.Response, judge: StreamWatch | None, streamed: S
                     ended = True
                     break
                 text, reasoning = take_chunk(streamed, event)
-                texts.append(text)
-                reasonings.append(reasoning)
-            text, reasoning = "".join(texts), "".join(reasonings)
-            if text or reasoning:
+                if text or reasoning:
+                    grew = True
+                    if pieces is not None and (failure := pieces.add(text, reasoning, streamed.completion_tokens)):
+                        # the stored prefix is what the judge was handed; leaving the response unread closes the
+                        # connection: the server aborts
+                        streamed.cut(pieces.fed_text, pieces.fed_reasoning, f"{ABORTED}{failure[0]}")
+                        return
+            if grew:
                 progress_at = time.monotonic()
-                if judge is not None and (failure := judge.feed(text, reasoning, streamed.completion_tokens)):
-                    streamed.finish_reason = f"{ABORTED}{failure[0]}"
-                    streamed.carried.clear()  # the stored text is what the judge was fed
-                    return  # leaving the response unread closes the connection: the server aborts
             elif time.monotonic() - progress_at > stall_s:  # keep-alives or empty events alone, no token
                 raise Dropped(f"no token for {stall_s:g}s, only keep-alives")
             if ended:

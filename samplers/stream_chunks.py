@@ -88,6 +88,14 @@ class Streamed:
             retried_tokens=self.retried_tokens,
         )
 
+    def cut(self, text_chars: int, reasoning_chars: int, finish_reason: str) -> None:
+        """The sample stopped after its first `text_chars` and `reasoning_chars`: what arrived past them is no
+        part of it (its tokens were generated all the same)."""
+        self.text_parts = [self.text[:text_chars]]
+        self.reasoning_parts = [self.reasoning[:reasoning_chars]]
+        self.carried.clear()
+        self.finish_reason = finish_reason
+
     def flush(self) -> None:
         """The stream ended: a high surrogate still carried is a lone one, kept escaped."""
         if tail := self.carried.pop("content", ""):

@@ -20,6 +20,7 @@ from cotfactory.storage.connection import limit_memory
 from cotfactory.storage.errors import StoreError
 from cotfactory.storage.migrations import LATEST_VERSION
 from cotfactory.storage.records import VerdictRecord
+from cotfactory.storage.run_lock import run_writer
 from cotfactory.storage.shard_records import ShardCounts, ShardRef, is_merged, record_shard
 from cotfactory.storage.store import Store, insert
 
@@ -177,7 +178,8 @@ def merge_shard(
     row is written (a test stops the process there). A store that cannot be merged raises StoreError naming it,
     and leaves nothing of it in `store`."""
     try:
-        with store.transaction() as con:
+        # a process still writing the shard (a flow run started twice) is waited for: what it stores is merged too
+        with run_writer(shard.store, shard.run_id), store.transaction() as con:
             # a shard's rows stream from the attached file; DuckDB spills what does not fit rather than growing
             limit_memory(con, MERGE_MEMORY_LIMIT)
             if is_merged(con, shard):
