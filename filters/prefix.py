@@ -254,8 +254,9 @@ def aborted_by(sample: Sample) -> str | None:
 def prefix_verdicts(judge: StreamJudge, sample: Sample) -> dict[str, Verdict]:
     """The watches' verdicts on a stored prefix, fed at once as a stream: the decision an aborted sample had."""
     if sample.think == "server_split":
-        judge.feed(reasoning=sample.reasoning, tokens=sample.completion_tokens or 0)
-        judge.feed(text=sample.completion, tokens=sample.completion_tokens or 0)
+        # one feed, as the stream's last piece may have held the reasoning's end and the text's start together:
+        # the first failure by chain order among all found is the one the stream had
+        judge.feed(text=sample.completion, reasoning=sample.reasoning, tokens=sample.completion_tokens or 0)
     else:
         judge.feed(text=sample.completion, tokens=sample.completion_tokens or 0)
     return judge.verdicts()

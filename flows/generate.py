@@ -36,7 +36,7 @@ from cotfactory.flows.target_met import TargetWatch
 from cotfactory.storage import PromptRecord, RunRecord, Store
 from cotfactory.storage.errors import CotfactoryError
 from cotfactory.storage.run_cost import RunCost, run_cost
-from cotfactory.storage.run_lock import run_writer
+from cotfactory.storage.run_lock import WaitStopped, run_writer
 
 __all__ = ["ProgressCallback", "RunProgress", "RunSummary", "generate"]
 
@@ -146,8 +146,11 @@ def sample_check_store(config: RunConfig, prompts: list[PromptRecord]) -> tuple[
     with chain:
         chain.setup(domains_of(prompts))  # a check that cannot work here (the sandbox) fails before the run starts
         # one writer per run: a second process waits here for the first, then continues from what it stored
-        with run_writer(config.db, config.run_id(), _warn):
-            return _sample_run(config, store, chain, prompts)
+        try:
+            with run_writer(config.db, config.run_id(), _warn, current().stop):
+                return _sample_run(config, store, chain, prompts)
+        except WaitStopped:
+            return "cancelled", RunProgress(config.run_id(), len(prompts))
 
 
 def _sample_run(config: RunConfig, store: Store, chain: Chain, prompts: list[PromptRecord]) -> tuple[str, RunProgress]:

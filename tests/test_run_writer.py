@@ -11,17 +11,22 @@ import textwrap
 import threading
 from pathlib import Path
 
+import pytest
 from helpers import cli, rows
 from openai_server import OpenAIServer
 from test_shards_pool import OUTCOMES, answer, sharded_config
 
-from cotfactory.storage.run_lock import run_lock_path, run_writer
+from cotfactory.storage.run_lock import WaitStopped, run_lock_path, run_writer
 
+# Holds run r1's lock and forks a child (as an engine forks its workers) that outlives it.
 HOLDER = """
-import sys
+import os, sys
 from pathlib import Path
 from cotfactory.storage.run_lock import run_writer
 with run_writer(Path(sys.argv[1]), "r1"):
+    if os.fork() == 0:
+        sys.stdin.readline()
+        os._exit(0)
     print("held", flush=True)
     sys.stdin.readline()
 """
@@ -51,13 +56,32 @@ def test_a_second_writer_waits_naming_the_holder_and_goes_on_when_it_is_killed(t
         assert f"PID {holder.pid} on" in told[0] and "run r1" in told[0], told
         holder.send_signal(signal.SIGKILL)
         thread.join(timeout=30)
-        assert entered.is_set(), "the kernel released the dead holder's lock"
+        assert entered.is_set(), "the dead holder's lock was released, though the child it forked lives on"
     finally:
         holder.kill()
         holder.wait(timeout=30)
+        assert holder.stdin is not None
+        holder.stdin.close()  # the forked child reads its end and exits
     with run_writer(store, "r2", lambda message: (_ for _ in ()).throw(AssertionError(message))):
         pass  # another run of the same store is not held
     assert run_lock_path(store, "r1").is_file()
+
+
+def test_a_writer_told_to_stop_while_it_waits_stops(tmp_path: Path) -> None:
+    store = tmp_path / "store.duckdb"
+    stop = threading.Event()
+    with run_writer(store, "r1"):
+        stop.set()
+        waiting = run_writer(store, "r1", lambda message: None, stop)
+        with pytest.raises(WaitStopped, match="stopped while waiting for run r1"), waiting:
+            raise AssertionError("went in while the run was held")  # pragma: no cover
+
+
+def test_where_no_lock_can_be_made_the_work_goes_on_with_a_warning(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    store = tmp_path / "missing" / "store.duckdb"
+    with run_writer(store, "r1"), run_writer(store, "r1"):
+        pass
+    assert "goes on unlocked" in caplog.text and str(store) in caplog.text
 
 
 def test_the_same_run_started_twice_stores_one_runs_samples(prefect_api: str, tmp_path: Path) -> None:
