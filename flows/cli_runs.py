@@ -103,10 +103,9 @@ def _run_sharded(run_config: "RunConfig") -> None:
 
     console, cluster = Console(stderr=True), run_config.cluster
     console.print(f"run {run_config.run_id()}: {cluster.shards} shards on work pool {cluster.work_pool!r}")
-    notice = partial(console.print, style="yellow", markup=False, highlight=False, soft_wrap=True)
     with ProgressBar(console) as bar:  # counts every shard: the merged ones and the others' own stores
         result = run_sharded(run_config, on_state=lambda ref, state: console.print(f"shard {ref.shard}: {state}"),
-                             on_progress=bar, on_wait=notice)  # fmt: skip
+                             on_progress=bar)  # fmt: skip
     console.print(f"run {result.run_id} {result.status}: {result.samples:,} samples, {result.accepted:,} accepted")
     console.print(
         f"report: {result.report}" if result.report else f"report not written: {result.report_error}", soft_wrap=True

@@ -24,7 +24,6 @@ from cotfactory.flows.shard_progress import ShardedProgress
 from cotfactory.flows.shards import SHARD_FLOW, shard_merger
 from cotfactory.storage import Store
 from cotfactory.storage.errors import CotfactoryError, StoreError
-from cotfactory.storage.run_lock import run_writer
 from cotfactory.storage.shard_records import ShardRef, record_shard
 
 # A crashed shard that Prefect has not rescheduled within this time is failed for good (no automations service).
@@ -157,27 +156,14 @@ def run_sharded(
     poll_s: float = POLL_S,
     on_state: Callable[[ShardRef, str], None] | None = None,
     on_progress: Callable[[RunProgress], None] | None = None,
-    on_wait: Callable[[str], None] | None = None,
 ) -> ShardedRun:
     """The whole sharded run: `[cluster] shards` flow runs on `[cluster] work_pool`, merged into `config.db`. A
     pass submits every shard with work left; when a merge leaves a merged shard's prompt short (its accepted sample
-    nearly duplicated another shard's) and it has rounds left, another pass samples it, as one process would. The
-    coordinator is the run's writer: it holds the run's lock on the store (`on_wait` is told while another
-    process, a one-process run of the same config, holds it)."""
-    if config.cluster.work_pool is None:
-        raise ValueError("a sharded run needs a work pool ([cluster] work_pool or --work-pool)")
-    with run_writer(config.db, config.run_id(), on_wait):
-        return _coordinate(config, poll_s, on_state, on_progress)
-
-
-def _coordinate(
-    config: RunConfig,
-    poll_s: float,
-    on_state: Callable[[ShardRef, str], None] | None,
-    on_progress: Callable[[RunProgress], None] | None,
-) -> ShardedRun:
+    nearly duplicated another shard's) and it has rounds left, another pass samples it, as one process would."""
     from prefect.client.orchestration import get_client
 
+    if config.cluster.work_pool is None:
+        raise ValueError("a sharded run needs a work pool ([cluster] work_pool or --work-pool)")
     shards = config.cluster.shards
     result = ShardedRun(config.run_id(), "running")
     with get_client(sync_client=True) as client:

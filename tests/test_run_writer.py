@@ -16,8 +16,6 @@ from helpers import cli, rows
 from openai_server import OpenAIServer
 from test_shards_pool import OUTCOMES, answer, sharded_config
 
-from cotfactory.flows.config import load_config
-from cotfactory.flows.shard_pool import run_sharded
 from cotfactory.storage.run_lock import WaitStopped, run_lock_path, run_writer
 
 # Holds run r1's lock and forks a child (as an engine forks its workers) that outlives it.
@@ -126,39 +124,3 @@ def test_the_same_run_started_twice_stores_one_runs_samples(prefect_api: str, tm
     assert rows(twice_db, rounds) == rows(alone_db, rounds)
     ((stored, distinct),) = rows(twice_db, rounds)
     assert stored == distinct
-
-
-def test_a_sharded_coordinator_is_the_runs_writer(prefect_api: str, tmp_path: Path) -> None:
-    """The coordinator of a sharded run holds the run's lock: it waits while a one-process run of the same config
-    samples, and records nothing meanwhile; then it goes on (here to a work pool that does not exist)."""
-    config = load_config(sharded_config(tmp_path, "http://127.0.0.1:9/v1", "coord.duckdb", work_pool="none-here"))
-    holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(HOLDER).replace('"r1"', repr(config.run_id())), str(config.db)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    ended: list[BaseException] = []
-
-    def coordinate() -> None:
-        try:
-            run_sharded(config, on_wait=lambda message: told.set())
-        except Exception as error:
-            ended.append(error)
-
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        told = threading.Event()
-        thread = threading.Thread(target=coordinate)
-        thread.start()
-        assert told.wait(timeout=60), "the coordinator waited for the run's writer"
-        assert not config.db.exists(), "nothing recorded while it waited"
-        holder.send_signal(signal.SIGKILL)
-        thread.join(timeout=120)
-    finally:
-        holder.kill()
-        holder.wait(timeout=30)
-        assert holder.stdin is not None
-        holder.stdin.close()
-    assert not thread.is_alive() and config.db.exists(), "it went on once the writer was gone"
-    assert len(ended) == 1 and 'Work pool "none-here" not found' in str(ended[0]), ended
