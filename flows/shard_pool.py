@@ -28,7 +28,8 @@ from cotfactory.storage.shard_records import ShardRef, record_shard
 
 # A crashed shard that Prefect has not rescheduled within this time is failed for good (no automations service).
 # The clock starts at `Crashed`, whoever set it (the shard's worker, or the zombie automation once heartbeats stop).
-CRASH_GRACE_S = 120.0
+# Generous: a busy server's automations were seen to take over 2 minutes to reschedule a shard.
+CRASH_GRACE_S = 300.0
 POLL_S = 2.0
 
 
